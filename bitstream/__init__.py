@@ -1,0 +1,30 @@
+"""The .sdz container format: pure Python, no torch (``import bitstream`` stays light)."""
+
+from .container import (
+    MAGIC,
+    RAW_LATENT_SPACE,
+    STEP_SCALE,
+    VERSION,
+    SdzFile,
+    header_size,
+    read_sdz,
+    step_to_code,
+    write_sdz,
+)
+from .errors import (
+    BadMagicError,
+    BitstreamError,
+    ChecksumError,
+    FieldRangeError,
+    PayloadError,
+    TrailingBytesError,
+    TruncatedError,
+    UnknownVersionError,
+)
+from .latent_spaces import LATENT_SPACES, LatentSpace
+
+__all__ = [
+    "MAGIC", "RAW_LATENT_SPACE", "STEP_SCALE", "VERSION", "SdzFile", "header_size", "read_sdz", "step_to_code",
+    "write_sdz", "BadMagicError", "BitstreamError", "ChecksumError", "FieldRangeError", "PayloadError",
+    "TrailingBytesError", "TruncatedError", "UnknownVersionError", "LATENT_SPACES", "LatentSpace",
+]

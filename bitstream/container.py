@@ -1,0 +1,231 @@
+"""The .sdz container: magic, version, a varint header, the payload and a CRC-32.
+
+Layout (version 1)::
+
+    b"SDZ" version:u8
+    flags            uvarint  bit0 caption, bit1 restoration hints, bit2 alpha plane
+    latent_space     uvarint  id from latent_spaces (127 = raw latent, no autoencoder)
+    width height     uvarint  original image size in pixels
+    C h w            uvarint  latent shape
+    step_code        uvarint  quantization step = step_code / 65536
+    recon_offset     uvarint  reconstruction point inside the bin, 1/64 of a step towards zero
+    entropy_model    uvarint  which context model coded the payload
+    [caption]        uvarint length + UTF-8 bytes
+    [restore_steps restore_guidance_tenths]  uvarint uvarint
+    [alpha]          uvarint length + bytes (lossless alpha plane, see codec.image_io)
+    payload          uvarint length + bytes
+    crc32            4 bytes big-endian over everything before it
+
+Every declared length is checked against the bytes that remain before anything is allocated.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+from . import latent_spaces
+from .errors import (
+    BadMagicError,
+    ChecksumError,
+    FieldRangeError,
+    TrailingBytesError,
+    UnknownVersionError,
+)
+from .varint import Reader, write_uvarint
+
+MAGIC = b"SDZ"
+VERSION = 1
+KNOWN_VERSIONS = (1,)
+STEP_SCALE = 1 << 16
+RECON_OFFSET_SCALE = 64
+RAW_LATENT_SPACE = "raw"
+RAW_LATENT_SPACE_ID = 127
+
+MAX_CAPTION_BYTES = 1024
+MAX_DIMENSION = 1 << 20  # pixels per side
+MAX_CHANNELS = 1024
+MAX_LATENT_VALUES = 1 << 27  # 512 MiB of float32, a 16k x 16k image at 32 channels
+MAX_RESTORE_STEPS = 1000
+
+_FLAG_CAPTION = 1
+_FLAG_RESTORE = 2
+_FLAG_ALPHA = 4
+_KNOWN_FLAGS = _FLAG_CAPTION | _FLAG_RESTORE | _FLAG_ALPHA
+
+
+@dataclass(frozen=True)
+class SdzFile:
+    """Everything a .sdz file holds; ``write_sdz`` and ``read_sdz`` are exact inverses."""
+
+    latent_space: str
+    width: int
+    height: int
+    latent_shape: tuple[int, int, int]
+    step_code: int
+    recon_offset: int
+    entropy_model: int
+    payload: bytes
+    caption: str = ""
+    restore_steps: int = 0
+    restore_guidance_tenths: int = 10
+    has_restore_hints: bool = False
+    alpha: bytes | None = None
+
+    @property
+    def quant_step(self) -> float:
+        return self.step_code / STEP_SCALE
+
+    @property
+    def restore_guidance(self) -> float:
+        return self.restore_guidance_tenths / 10
+
+
+def step_to_code(step: float) -> int:
+    """The header's integer form of a quantization step (resolution 1/65536, at least 1)."""
+    return max(1, round(step * STEP_SCALE))
+
+
+def _space_id(name: str) -> int:
+    if name == RAW_LATENT_SPACE:
+        return RAW_LATENT_SPACE_ID
+    return latent_spaces.by_name(name).id
+
+
+def _space_name(space_id: int) -> str:
+    if space_id == RAW_LATENT_SPACE_ID:
+        return RAW_LATENT_SPACE
+    space = latent_spaces.by_id(space_id)
+    if space is None:
+        raise FieldRangeError(f"unknown latent space id {space_id} (written by a newer sdcodec?)")
+    return space.name
+
+
+def _validate(f: SdzFile) -> None:
+    """Range and consistency rules shared by writer and reader."""
+    c, h, w = f.latent_shape
+    if not (1 <= f.width <= MAX_DIMENSION and 1 <= f.height <= MAX_DIMENSION):
+        raise FieldRangeError(f"image size {f.width}x{f.height} is out of range")
+    if not (1 <= c <= MAX_CHANNELS and h >= 1 and w >= 1):
+        raise FieldRangeError(f"latent shape {c}x{h}x{w} is out of range")
+    if c * h * w > MAX_LATENT_VALUES:
+        raise FieldRangeError(f"latent shape {c}x{h}x{w} has more than {MAX_LATENT_VALUES} values")
+    if f.latent_space != RAW_LATENT_SPACE:
+        space = latent_spaces.by_name(f.latent_space)
+        if c != space.channels:
+            raise FieldRangeError(f"latent space {space.name} has {space.channels} channels, header says {c}")
+        if (h, w) != (-(-f.height // 8), -(-f.width // 8)):
+            raise FieldRangeError(f"latent {h}x{w} does not match image {f.width}x{f.height}")
+    if f.step_code < 1:
+        raise FieldRangeError("quantization step must be positive")
+    if not 0 <= f.recon_offset < RECON_OFFSET_SCALE // 2:
+        raise FieldRangeError(f"reconstruction offset {f.recon_offset} is out of range")
+    if len(f.caption.encode("utf-8")) > MAX_CAPTION_BYTES:
+        raise FieldRangeError(f"caption is longer than {MAX_CAPTION_BYTES} bytes")
+    if not 0 <= f.restore_steps <= MAX_RESTORE_STEPS:
+        raise FieldRangeError(f"restore steps {f.restore_steps} is out of range")
+
+
+def write_sdz(f: SdzFile) -> bytes:
+    _validate(f)
+    flags = (
+        (_FLAG_CAPTION if f.caption else 0)
+        | (_FLAG_RESTORE if f.has_restore_hints else 0)
+        | (_FLAG_ALPHA if f.alpha is not None else 0)
+    )
+    out = bytearray(MAGIC)
+    out.append(VERSION)
+    for value in (
+        flags,
+        _space_id(f.latent_space),
+        f.width,
+        f.height,
+        *f.latent_shape,
+        f.step_code,
+        f.recon_offset,
+        f.entropy_model,
+    ):
+        write_uvarint(value, out)
+    if f.caption:
+        caption = f.caption.encode("utf-8")
+        write_uvarint(len(caption), out)
+        out += caption
+    if f.has_restore_hints:
+        write_uvarint(f.restore_steps, out)
+        write_uvarint(f.restore_guidance_tenths, out)
+    if f.alpha is not None:
+        write_uvarint(len(f.alpha), out)
+        out += f.alpha
+    write_uvarint(len(f.payload), out)
+    out += f.payload
+    out += zlib.crc32(out).to_bytes(4, "big")
+    return bytes(out)
+
+
+def read_sdz(data: bytes) -> SdzFile:
+    """Parse and validate a whole file; raises a ``BitstreamError`` subclass for any defect."""
+    data = bytes(data)
+    if len(data) < len(MAGIC) or data[: len(MAGIC)] != MAGIC:
+        raise BadMagicError("not an .sdz file (bad magic bytes)")
+    r = Reader(data, len(MAGIC))
+    version = r.take(1, "format version")[0]
+    if version not in KNOWN_VERSIONS:
+        raise UnknownVersionError(
+            f"unknown .sdz format version {version} (this reader knows version {', '.join(map(str, KNOWN_VERSIONS))})"
+        )
+    flags = r.uvarint("flags")
+    if flags & ~_KNOWN_FLAGS:
+        raise FieldRangeError(f"unknown header flags {flags:#x}")
+    space = _space_name(r.uvarint("latent space id"))
+    width = r.uvarint("width", MAX_DIMENSION)
+    height = r.uvarint("height", MAX_DIMENSION)
+    shape = (r.uvarint("latent channels", MAX_CHANNELS), r.uvarint("latent height", MAX_DIMENSION), r.uvarint("latent width", MAX_DIMENSION))
+    step_code = r.uvarint("quantization step", 1 << 40)
+    recon_offset = r.uvarint("reconstruction offset", RECON_OFFSET_SCALE)
+    entropy_model = r.uvarint("entropy model id", 1 << 16)
+    caption = ""
+    if flags & _FLAG_CAPTION:
+        raw = r.take(r.uvarint("caption length", MAX_CAPTION_BYTES), "caption")
+        try:
+            caption = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise FieldRangeError("caption is not valid UTF-8") from None
+    restore_steps, guidance = 0, 10
+    if flags & _FLAG_RESTORE:
+        restore_steps = r.uvarint("restore steps", MAX_RESTORE_STEPS)
+        guidance = r.uvarint("restore guidance", 1000)
+    alpha = None
+    if flags & _FLAG_ALPHA:
+        alpha = r.take(r.uvarint("alpha length", r.remaining), "alpha plane")
+    payload = r.take(r.uvarint("payload length", r.remaining), "payload")
+    crc_pos = r.pos
+    stored = r.take(4, "checksum")
+    if r.remaining:
+        raise TrailingBytesError(f"{r.remaining} unexpected bytes after the end of the file")
+    if int.from_bytes(stored, "big") != zlib.crc32(data[:crc_pos]):
+        raise ChecksumError("checksum mismatch: the file is corrupt")
+    f = SdzFile(
+        latent_space=space,
+        width=width,
+        height=height,
+        latent_shape=shape,
+        step_code=step_code,
+        recon_offset=recon_offset,
+        entropy_model=entropy_model,
+        payload=payload,
+        caption=caption,
+        restore_steps=restore_steps,
+        restore_guidance_tenths=guidance,
+        has_restore_hints=bool(flags & _FLAG_RESTORE),
+        alpha=alpha,
+    )
+    try:
+        _validate(f)
+    except ValueError as exc:  # latent_spaces.by_name on an impossible combination
+        raise FieldRangeError(str(exc)) from None
+    return f
+
+
+def header_size(data: bytes) -> int:
+    """Bytes of the file that are not payload (header, length fields, checksum)."""
+    return len(data) - len(read_sdz(data).payload)

@@ -1,0 +1,33 @@
+"""The one exception family a .sdz reader raises: every defect maps to a subclass."""
+
+
+class BitstreamError(Exception):
+    """Base class: the bytes are not a valid .sdz file."""
+
+
+class BadMagicError(BitstreamError):
+    """The data does not start with the .sdz magic bytes."""
+
+
+class UnknownVersionError(BitstreamError):
+    """The file's format version is not one this reader knows."""
+
+
+class TruncatedError(BitstreamError):
+    """The data ends before the structure it declares."""
+
+
+class ChecksumError(BitstreamError):
+    """The CRC-32 over header and payload does not match: the file is corrupt."""
+
+
+class TrailingBytesError(BitstreamError):
+    """Bytes follow the end of the file's declared structure."""
+
+
+class FieldRangeError(BitstreamError):
+    """A header field is outside its allowed range or inconsistent with another."""
+
+
+class PayloadError(BitstreamError):
+    """The entropy-coded payload cannot be decoded (corrupt or from a foreign encoder)."""

@@ -1,0 +1,202 @@
+"""The context model that drives the entropy coder, built so decoding is bit-exact anywhere.
+
+Each integer symbol q[c, i, j] is coded in raster order, channel by channel, with a
+two-sided geometric ("discrete Laplace") distribution whose
+
+* centre is a linear prediction from already-decoded neighbours: west, north, north-west,
+  north-east, and the same position in a reference channel decoded earlier;
+* scale is picked from the local activity: the prediction errors of those neighbours.
+
+Every number the decoder derives its probabilities from is an integer: the prediction
+weights, the per-channel ranges and the scale choices are integers sent in the payload's
+side information, predictions and activities are integer arithmetic on decoded symbols,
+and the probability tables are built by integer recurrences from integer decay rates that
+are themselves computed with Python's correctly rounded ``decimal`` module. Float
+arithmetic only appears in the encoder's *choices* (fitting weights, picking scales),
+which the decoder never repeats.
+
+Decoding walks the latent in wavefronts ``t = 2 i + j``: every causal neighbour of a
+position lies on an earlier front, so a whole front is decoded with one vectorised call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, getcontext
+
+import numpy as np
+
+# --- integer probability tables ---------------------------------------------------------
+
+NUM_SCALES = 64
+RATE_BITS = 20  # decay rates are integers in units of 2**-20
+TABLE_TOP = 1 << 24  # table value at distance 0
+
+
+def _decay_rates() -> np.ndarray:
+    """Per-quarter-symbol decay of a Laplace with scale 0.04 * 2**(s/4) symbols, as integers.
+
+    ``decimal`` is correctly rounded by specification, so every machine gets the same ints.
+    """
+    getcontext().prec = 40
+    rates = []
+    for s in range(NUM_SCALES):
+        scale = Decimal("0.04") * (Decimal(2) ** (Decimal(s) / 4))
+        rate = (Decimal(-1) / (4 * scale)).exp()
+        rates.append(int((rate * (1 << RATE_BITS)).to_integral_value()))
+    return np.array(rates, dtype=np.int64)
+
+
+DECAY_RATES = _decay_rates()
+
+
+def probability_tables(max_distance: int) -> np.ndarray:
+    """``table[s, d]``: unnormalised integer probability of a value d quarter-symbols away.
+
+    Built by the integer recurrence ``t[d+1] = max(1, t[d] * rate >> RATE_BITS)`` and returned
+    as float64, which holds these integers (< 2**25) exactly.
+    """
+    table = np.empty((NUM_SCALES, max_distance + 1), dtype=np.int64)
+    column = np.full(NUM_SCALES, TABLE_TOP, dtype=np.int64)
+    for d in range(max_distance + 1):
+        table[:, d] = column
+        column = np.maximum(1, (column * DECAY_RATES) >> RATE_BITS)
+    return table.astype(np.float64)
+
+
+# --- activity buckets -------------------------------------------------------------------
+
+# Activity is 2*(eW + eN) + eNW + eNE + 2*eR in quarter-symbol units; buckets are about
+# half an octave wide.
+ACTIVITY_THRESHOLDS = np.array(
+    [1, 2, 3, 4, 6, 8, 11, 16, 23, 32, 45, 64, 90, 128, 181, 256, 362, 512, 724, 1024, 1448, 2048], dtype=np.int64
+)
+NUM_BUCKETS = len(ACTIVITY_THRESHOLDS) + 1
+ERROR_CAP = 1 << 20  # prediction errors are capped before entering the activity
+
+WEIGHT_ONE = 64  # prediction weights are integers in units of 1/64
+WEIGHT_LIMIT = 1 << 12
+FEATURES = ("west", "north", "north_west", "north_east", "reference")
+MAX_CORE_WIDTH = 512  # at most this many values between the escape symbols
+MAX_SYMBOL = 1 << 40  # |latent / step| above this is refused
+
+
+@dataclass
+class ChannelParams:
+    """Side information of one channel: its value range, predictor and scale offset."""
+
+    low: int  # smallest value coded directly; below it, the low escape symbol
+    high: int  # largest value coded directly
+    reference: int  # earlier channel used as a feature, or -1
+    weights: tuple[int, ...]  # one per FEATURES entry, units of 1/WEIGHT_ONE
+    bias: int  # units of 1/WEIGHT_ONE symbols
+    scale_offset: int
+
+
+@dataclass
+class ModelParams:
+    channels: list[ChannelParams]
+    bucket_scales: list[int]  # scale index per activity bucket, shared by all channels
+
+    def scales_of_buckets(self, channel: int) -> np.ndarray:
+        """Scale index per activity bucket for one channel (index it with the buckets)."""
+        base = np.asarray(self.bucket_scales, dtype=np.int64)
+        return np.clip(base + self.channels[channel].scale_offset, 0, NUM_SCALES - 1)
+
+
+# --- shared integer arithmetic (encoder and decoder call exactly these) -----------------
+
+NEIGHBOURS = ("west", "north", "north_west", "north_east")
+ACTIVITY_WEIGHTS = np.array([2, 2, 1, 1], dtype=np.int64)
+LOOKUP_MAX_ALPHABET = 64  # above this, rows are gathered from the table directly
+
+
+def predict_quarters(params: ChannelParams, near: np.ndarray, reference) -> np.ndarray:
+    """Predicted value in quarter-symbol units from neighbour values ``near`` (4, n).
+
+    Clamped to the channel's coded range [low - 1, high + 1].
+    """
+    acc = np.asarray(params.weights[:4], dtype=np.int64) @ near + params.weights[4] * reference + params.bias
+    quarters = (acc * 4 + WEIGHT_ONE // 2) // WEIGHT_ONE
+    return np.minimum(np.maximum(quarters, 4 * (params.low - 1)), 4 * (params.high + 1))
+
+
+def activity_bucket(near_errors: np.ndarray, reference_errors) -> np.ndarray:
+    """Bucket of 2*(eW + eN) + eNW + eNE + 2*eR, the neighbours' prediction errors."""
+    return np.searchsorted(ACTIVITY_THRESHOLDS, ACTIVITY_WEIGHTS @ near_errors + 2 * reference_errors, side="right")
+
+
+def prediction_error(values: np.ndarray, quarters: np.ndarray) -> np.ndarray:
+    return np.minimum(np.abs(4 * values - quarters), ERROR_CAP)
+
+
+class RowMaker:
+    """Builds one unnormalised integer row per symbol over a channel's alphabet [low-1, high+1].
+
+    Row entries are ``table[scale, |4 * value - quarters|]``; they depend only on the scale and on
+    ``quarters - 4 * (low - 1)``, so for small alphabets all possible rows are precomputed once.
+    Entries are float64 holding exact integers, the form constriction takes.
+    """
+
+    def __init__(self, params: ChannelParams, table: np.ndarray):
+        self.size = params.high - params.low + 3
+        self.origin = 4 * (params.low - 1)
+        self.table = table
+        offsets = np.arange(4 * (self.size - 1) + 1, dtype=np.int64)
+        self.distance_of = np.abs(4 * np.arange(self.size, dtype=np.int64)[None, :] - offsets[:, None])
+        self.lookup = table[:, self.distance_of] if self.size <= LOOKUP_MAX_ALPHABET else None
+
+    def rows(self, quarters: np.ndarray, scales: np.ndarray) -> np.ndarray:
+        offsets = quarters - self.origin
+        if self.lookup is not None:
+            return self.lookup[scales, offsets]
+        return self.table[scales[:, None], self.distance_of[offsets]]
+
+
+def table_size_for(params: list[ChannelParams]) -> int:
+    """Largest quarter-symbol distance any row of these channels can ask for."""
+    return max(4 * (p.high - p.low + 2) for p in params)
+
+
+# --- the neighbourhood on padded planes -------------------------------------------------
+
+
+def pad(plane: np.ndarray) -> np.ndarray:
+    """Zero border: one row above, one column on each side (neighbours outside are 0)."""
+    return np.pad(plane, ((1, 0), (1, 1)))
+
+
+def padded_plane_neighbours(padded: np.ndarray) -> np.ndarray:
+    """(4, h*w): west, north, north-west, north-east of every position of a padded plane."""
+    near = (padded[1:, :-2], padded[:-1, 1:-1], padded[:-1, :-2], padded[:-1, 2:])
+    return np.stack([n.ravel() for n in near])
+
+
+@dataclass
+class Front:
+    """One wavefront as flat indices into a padded (h+1, w+2) plane."""
+
+    rows: np.ndarray
+    cols: np.ndarray
+    at: np.ndarray  # the positions themselves
+    near: np.ndarray  # (4, n): west, north, north-west, north-east
+
+
+def wavefronts(height: int, width: int) -> list[Front]:
+    """Positions grouped by t = 2 i + j; each front only depends on earlier ones."""
+    stride = width + 2
+    fronts = []
+    for t in range(2 * (height - 1) + width):
+        rows = np.arange(max(0, (t - width + 2) // 2), min(height - 1, t // 2) + 1, dtype=np.int64)
+        cols = t - 2 * rows
+        keep = (cols >= 0) & (cols < width)
+        rows, cols = rows[keep], cols[keep]
+        at = (rows + 1) * stride + cols + 1
+        near = np.stack([at - 1, at - stride, at - stride - 1, at - stride + 1])
+        fronts.append(Front(rows, cols, at, near))
+    return fronts
+
+
+def decode_order(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    fronts = wavefronts(height, width)
+    return np.concatenate([f.rows for f in fronts]), np.concatenate([f.cols for f in fronts])
