@@ -3,12 +3,14 @@
 Layout (version 1)::
 
     b"SDZ" version:u8
-    flags            uvarint  bit0 caption, bit1 restoration hints, bit2 alpha plane
+    flags            uvarint  bit0 caption, bit1 restoration hints, bit2 alpha plane,
+                              bit3 per-channel step multipliers
     latent_space     uvarint  id from latent_spaces (127 = raw latent, no autoencoder)
     width height     uvarint  original image size in pixels
     C h w            uvarint  latent shape
     step_code        uvarint  quantization step = step_code / 65536
     recon_offset     uvarint  reconstruction point inside the bin, 1/64 of a step towards zero
+    [channel_steps]  C x uvarint  channel c's step = step * channel_steps[c] / 16
     entropy_model    uvarint  which context model coded the payload
     [caption]        uvarint length + UTF-8 bytes
     [restore_steps restore_guidance_tenths]  uvarint uvarint
@@ -51,7 +53,10 @@ MAX_RESTORE_STEPS = 1000
 _FLAG_CAPTION = 1
 _FLAG_RESTORE = 2
 _FLAG_ALPHA = 4
-_KNOWN_FLAGS = _FLAG_CAPTION | _FLAG_RESTORE | _FLAG_ALPHA
+_FLAG_CHANNEL_STEPS = 8
+_KNOWN_FLAGS = _FLAG_CAPTION | _FLAG_RESTORE | _FLAG_ALPHA | _FLAG_CHANNEL_STEPS
+CHANNEL_STEP_ONE = 16
+MAX_CHANNEL_STEP = 255
 
 
 @dataclass(frozen=True)
@@ -71,10 +76,18 @@ class SdzFile:
     restore_guidance_tenths: int = 10
     has_restore_hints: bool = False
     alpha: bytes | None = None
+    channel_steps: tuple[int, ...] = ()  # empty: every channel uses quant_step
 
     @property
     def quant_step(self) -> float:
         return self.step_code / STEP_SCALE
+
+    @property
+    def channel_quant_steps(self) -> tuple[float, ...]:
+        """The quantization step of each latent channel."""
+        if not self.channel_steps:
+            return (self.quant_step,) * self.latent_shape[0]
+        return tuple(self.quant_step * m / CHANNEL_STEP_ONE for m in self.channel_steps)
 
     @property
     def restore_guidance(self) -> float:
@@ -122,6 +135,8 @@ def _validate(f: SdzFile) -> None:
         raise FieldRangeError(f"reconstruction offset {f.recon_offset} is out of range")
     if len(f.caption.encode("utf-8")) > MAX_CAPTION_BYTES:
         raise FieldRangeError(f"caption is longer than {MAX_CAPTION_BYTES} bytes")
+    if f.channel_steps and (len(f.channel_steps) != c or not all(1 <= m <= MAX_CHANNEL_STEP for m in f.channel_steps)):
+        raise FieldRangeError(f"channel step multipliers must be {c} values in 1..{MAX_CHANNEL_STEP}")
     if not 0 <= f.restore_steps <= MAX_RESTORE_STEPS:
         raise FieldRangeError(f"restore steps {f.restore_steps} is out of range")
 
@@ -132,6 +147,7 @@ def write_sdz(f: SdzFile) -> bytes:
         (_FLAG_CAPTION if f.caption else 0)
         | (_FLAG_RESTORE if f.has_restore_hints else 0)
         | (_FLAG_ALPHA if f.alpha is not None else 0)
+        | (_FLAG_CHANNEL_STEPS if f.channel_steps else 0)
     )
     out = bytearray(MAGIC)
     out.append(VERSION)
@@ -143,6 +159,7 @@ def write_sdz(f: SdzFile) -> bytes:
         *f.latent_shape,
         f.step_code,
         f.recon_offset,
+        *f.channel_steps,
         f.entropy_model,
     ):
         write_uvarint(value, out)
@@ -182,6 +199,9 @@ def read_sdz(data: bytes) -> SdzFile:
     shape = (r.uvarint("latent channels", MAX_CHANNELS), r.uvarint("latent height", MAX_DIMENSION), r.uvarint("latent width", MAX_DIMENSION))
     step_code = r.uvarint("quantization step", 1 << 40)
     recon_offset = r.uvarint("reconstruction offset", RECON_OFFSET_SCALE)
+    channel_steps = ()
+    if flags & _FLAG_CHANNEL_STEPS:
+        channel_steps = tuple(r.uvarint("channel step multiplier", MAX_CHANNEL_STEP) for _ in range(shape[0]))
     entropy_model = r.uvarint("entropy model id", 1 << 16)
     caption = ""
     if flags & _FLAG_CAPTION:
@@ -218,6 +238,7 @@ def read_sdz(data: bytes) -> SdzFile:
         restore_guidance_tenths=guidance,
         has_restore_hints=bool(flags & _FLAG_RESTORE),
         alpha=alpha,
+        channel_steps=channel_steps,
     )
     try:
         _validate(f)

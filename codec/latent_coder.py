@@ -44,16 +44,26 @@ def as_latent_array(latent) -> np.ndarray:
     return array
 
 
-def quantize(latent: np.ndarray, step: float) -> np.ndarray:
-    """Nearest integer multiple of ``step`` (the bin of q is [(q - 1/2) step, (q + 1/2) step])."""
+def channel_steps(step: float, multipliers: tuple[int, ...], channels: int) -> np.ndarray:
+    """Per-channel steps (C, 1, 1): ``step * multiplier / 16``, or ``step`` everywhere."""
+    if not multipliers:
+        return np.full((channels, 1, 1), step)
+    return step * np.asarray(multipliers, dtype=np.float64).reshape(-1, 1, 1) / bitstream.container.CHANNEL_STEP_ONE
+
+
+def quantize(latent: np.ndarray, step) -> np.ndarray:
+    """Nearest integer multiple of ``step`` (the bin of q is [(q - 1/2) step, (q + 1/2) step]).
+
+    ``step`` is a number or per-channel steps of shape (C, 1, 1).
+    """
     scaled = latent / step
     largest = np.abs(scaled).max()
     if largest > em.MAX_SYMBOL:
-        raise ValueError(f"latent value {largest * step:.3g} is too large for quantization step {step:g}")
+        raise ValueError(f"latent values are too large for quantization step {np.min(step):g} (|value / step| > 2**40)")
     return np.rint(scaled).astype(np.int64)
 
 
-def best_recon_offset(latent: np.ndarray, q: np.ndarray, step: float) -> int:
+def best_recon_offset(latent: np.ndarray, q: np.ndarray, step) -> int:
     """How far towards zero (1/64 steps) to put reconstruction points: the mean in-bin offset.
 
     Latents are peaked at zero, so inside a bin the values lean towards zero; reconstructing
@@ -62,11 +72,11 @@ def best_recon_offset(latent: np.ndarray, q: np.ndarray, step: float) -> int:
     nonzero = q != 0
     if not nonzero.any():
         return 0
-    lean = np.abs(q[nonzero]) - np.abs(latent[nonzero]) / step
+    lean = (np.abs(q) - np.abs(latent) / step)[nonzero]
     return int(np.clip(round(float(lean.mean()) * bitstream.container.RECON_OFFSET_SCALE), 0, 31))
 
 
-def dequantize(q: np.ndarray, step: float, recon_offset: int) -> np.ndarray:
+def dequantize(q: np.ndarray, step, recon_offset: int) -> np.ndarray:
     shrink = recon_offset / bitstream.container.RECON_OFFSET_SCALE
     return (np.sign(q) * np.maximum(np.abs(q) - shrink, 0) * step).astype(np.float32)
 
@@ -109,8 +119,8 @@ def _pick_references(q: np.ndarray) -> list[int]:
 def _fit_weights(plane: np.ndarray, features: np.ndarray) -> tuple[tuple[int, ...], int]:
     """Least-squares linear predictor (normal equations), rounded to integer weights."""
     x = np.vstack([features.astype(np.float64), np.ones(plane.size)])
-    gram = x @ x.T + 1e-6 * np.eye(len(x))
-    solution = np.linalg.solve(gram, x @ plane.ravel().astype(np.float64))
+    gram = x @ x.T
+    solution = np.linalg.lstsq(gram, x @ plane.ravel().astype(np.float64), rcond=None)[0]  # copes with singular
     ints = np.rint(solution * em.WEIGHT_ONE)
     weights = np.clip(ints[:-1], -em.WEIGHT_LIMIT, em.WEIGHT_LIMIT)
     return tuple(int(v) for v in weights), int(np.clip(ints[-1], -(1 << 40), 1 << 40))
@@ -365,7 +375,9 @@ class EncodedLatent:
 
 def _encode_at(latent: np.ndarray, step_code: int, fields: dict) -> EncodedLatent:
     step = step_code / bitstream.STEP_SCALE
-    q = quantize(latent, step)
+    multipliers = tuple(fields.get("channel_steps") or ())
+    steps = channel_steps(step, multipliers, latent.shape[0])
+    q = quantize(latent, steps)
     payload, ideal_bits = encode_symbols(q)
     c, h, w = latent.shape
     sdz = bitstream.SdzFile(
@@ -374,7 +386,8 @@ def _encode_at(latent: np.ndarray, step_code: int, fields: dict) -> EncodedLaten
         height=fields.get("height") or 8 * h,
         latent_shape=(c, h, w),
         step_code=step_code,
-        recon_offset=best_recon_offset(latent, q, step),
+        recon_offset=best_recon_offset(latent, q, steps),
+        channel_steps=multipliers,
         entropy_model=ENTROPY_MODEL_ID,
         payload=payload,
         caption=fields.get("caption", ""),
@@ -404,7 +417,8 @@ def _fit_size(latent: np.ndarray, max_bytes: int, fields: dict) -> EncodedLatent
     File size falls as the step grows; the search keeps the best fitting file it has seen, so a
     rare non-monotone step never yields a file above the ceiling.
     """
-    spread = max(float(np.abs(latent).max()), 1e-3)
+    smallest_multiplier = min(fields.get("channel_steps") or (16,)) / bitstream.container.CHANNEL_STEP_ONE
+    spread = max(float(np.abs(latent).max()), 1e-3) / smallest_multiplier
     coarse = bitstream.step_to_code(4 * spread + 1)  # every symbol is 0 from here on
     smallest = _encode_at(latent, coarse, fields)
     if len(smallest.data) > max_bytes:
@@ -426,7 +440,8 @@ def encode_latent(latent, *, step: float | None = None, max_bytes: int | None = 
     ``step`` is the quantization step in the latent's own units (stored to 1/65536);
     ``max_bytes`` instead searches the step for the smallest-error file that fits.
     Extra keyword ``fields`` fill the container header (latent_space, width, height,
-    caption, restore_steps, restore_guidance, alpha).
+    caption, restore_steps, restore_guidance, alpha, channel_steps: per-channel step
+    multipliers in 1/16, so channel c is quantized with ``step * channel_steps[c] / 16``).
     """
     return encode_latent_detailed(latent, step=step, max_bytes=max_bytes, **fields).data
 
@@ -442,4 +457,9 @@ def read_symbols(data: bytes) -> tuple[np.ndarray, bitstream.SdzFile]:
 def decode_latent(data: bytes) -> np.ndarray:
     """The dequantized latent (C, h, w) float32 of a .sdz file; raises ``BitstreamError``."""
     q, sdz = read_symbols(data)
-    return dequantize(q, sdz.quant_step, sdz.recon_offset)
+    return dequantize(q, header_steps(sdz), sdz.recon_offset)
+
+
+def header_steps(sdz: bitstream.SdzFile) -> np.ndarray:
+    """The per-channel quantization steps (C, 1, 1) a file's symbols were made with."""
+    return channel_steps(sdz.quant_step, sdz.channel_steps, sdz.latent_shape[0])

@@ -127,3 +127,14 @@ def test_property_round_trip(width, height, caption, payload, step_code, recon_o
         recon_offset=recon_offset,
     )
     assert read_sdz(write_sdz(f)) == f
+
+
+def test_channel_step_multipliers_round_trip_and_are_validated():
+    f = sample_file(channel_steps=(16, 4, 64, 255))
+    g = read_sdz(write_sdz(f))
+    assert g.channel_steps == (16, 4, 64, 255)
+    assert g.channel_quant_steps == pytest.approx((0.75, 0.1875, 3.0, 0.75 * 255 / 16))
+    with pytest.raises(FieldRangeError):
+        write_sdz(sample_file(channel_steps=(16, 16)))
+    with pytest.raises(FieldRangeError):
+        write_sdz(sample_file(channel_steps=(16, 0, 16, 16)))

@@ -173,3 +173,14 @@ def test_garbage_payload_with_valid_checksum_raises_payload_error():
             decode_latent(forged)
         except bitstream.BitstreamError:
             pass  # the only acceptable failure
+
+
+def test_per_channel_steps_quantize_each_channel_with_its_own_step():
+    latent = correlated_latent((4, 16, 16), seed=4)
+    data = encode_latent(latent, step=0.5, channel_steps=(16, 4, 64, 32))
+    q, sdz = read_symbols(data)
+    steps = latent_coder.header_steps(sdz)
+    np.testing.assert_allclose(steps.ravel(), [0.5, 0.125, 2.0, 1.0])
+    np.testing.assert_array_equal(q, quantize(latent.astype(np.float64), steps))
+    errors = np.abs(decode_latent(data) - latent).reshape(4, -1).max(axis=1)
+    assert np.all(errors <= steps.ravel() * (0.5 + sdz.recon_offset / 64) + 1e-6)

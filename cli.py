@@ -1,0 +1,377 @@
+"""The ``sdcodec`` command line: parses, calls ``codec``/``benchmarks``, prints. Nothing else.
+
+Exit codes: 0 success, 1 runtime failure (one line on stderr), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Callable, Iterator, Optional
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    name="sdcodec",
+    help="A perceptual image codec on Stable Diffusion's latent space, and its generative core.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click messages: usage errors stay short
+)
+stderr = Console(stderr=True, highlight=False)
+
+MODEL_HELP = "Model SPEC: hub id, local diffusers dir, taesd:DIR or taef2:DIR (default: $SDCODEC_MODEL, else the SD 1.x VAE)."
+DEVICE_HELP = "auto, cpu, cuda or mps (fp16 on GPUs)."
+
+
+class Failure(Exception):
+    """A runtime failure the CLI reports in one line with exit code 1."""
+
+
+def fail(message: str) -> None:
+    raise Failure(message)
+
+
+@contextlib.contextmanager
+def reported_errors() -> Iterator[None]:
+    """Turn every failure into one line on stderr and exit 1 (SDCODEC_DEBUG=1 shows tracebacks)."""
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except KeyboardInterrupt:
+        stderr.print("interrupted", style="red")
+        raise typer.Exit(130) from None
+    except Exception as exc:  # noqa: BLE001 - the contract is: never a traceback
+        if os.environ.get("SDCODEC_DEBUG"):
+            raise
+        from bitstream import BitstreamError
+        from codec.errors import SdcodecError
+
+        known = isinstance(exc, (Failure, SdcodecError, BitstreamError))
+        prefix = "error" if known else f"error ({type(exc).__name__})"
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        if isinstance(exc, BitstreamError):
+            message = f"invalid .sdz file: {message}"
+        stderr.print(f"{prefix}: {message}", style="red", markup=False)
+        raise typer.Exit(1) from None
+
+
+def notifier(quiet: bool) -> Callable[[str], None]:
+    """Progress and notices on stderr; silent with -q."""
+    if quiet:
+        return lambda message: None
+    return lambda message: stderr.print(message, style="dim", markup=False)
+
+
+def check_output(path: Path, force: bool, *inputs: Path) -> None:
+    """Refuse to clobber an existing file without --force, and never overwrite an input."""
+    for source in inputs:
+        if path.exists() and source.exists() and path.resolve() == source.resolve():
+            fail(f"{path} is also the input; choose another output file")
+    if path.exists() and not force:
+        fail(f"{path} exists; pass --force to overwrite it")
+    if not path.parent.exists():
+        fail(f"directory {path.parent} does not exist")
+
+
+def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
+    """Write through a temporary file in the same directory, so a failed run leaves no partial file."""
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(handle)
+    try:
+        write(Path(temporary))
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def save_image(image, path: Path, notice: Callable[[str], None]) -> None:
+    """Save by the extension of ``path``; formats without alpha get the image flattened."""
+    from PIL import Image
+
+    extension = path.suffix.lower()
+    if extension not in Image.registered_extensions():
+        fail(f"cannot tell the image format from {path.name!r}; use an extension such as .png, .webp or .jpg")
+    image_format = Image.registered_extensions()[extension]
+    if image_format == "SDZ":
+        fail("decode writes an image; use an image extension such as .png for the output")
+    if image.mode == "RGBA" and image_format in ("JPEG", "BMP", "PPM"):
+        notice(f"{image_format} has no alpha channel: the image is saved without its transparency")
+        image = image.convert("RGB")
+    write_atomically(path, lambda temporary: image.save(temporary, format=image_format))
+
+
+@app.command()
+def encode(
+    input: Path = typer.Argument(..., help="Image to encode (any Pillow format)."),
+    output: Path = typer.Argument(..., help="The .sdz file to write."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help=MODEL_HELP),
+    quality: Optional[int] = typer.Option(None, "--quality", "-Q", min=1, max=100, help="1-100, higher is finer and larger (default 50)."),
+    bpp: Optional[float] = typer.Option(None, "--bpp", min=0.0, help="Ceiling in bits per pixel: the best file that fits."),
+    size: Optional[int] = typer.Option(None, "--size", min=1, help="Ceiling in bytes: the best file that fits."),
+    caption: str = typer.Option("", "--caption", help="Text stored in the file; conditions restoration on decode."),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    force: bool = typer.Option(False, "--force", "-f", help="Overwrite OUTPUT if it exists."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr."),
+) -> None:
+    """Encode an image into a .sdz file."""
+    given = [name for name, value in (("--quality", quality), ("--bpp", bpp), ("--size", size)) if value is not None]
+    if len(given) > 1:
+        raise typer.BadParameter(f"give only one of --quality, --bpp and --size (got {', '.join(given)})")
+    with reported_errors():
+        notice = notifier(quiet)
+        check_output(output, force, input)
+        from codec import encode_image
+
+        data = encode_image(input, model=model, quality=quality, bpp=bpp, size=size, caption=caption, device=device, notice=notice)
+        write_atomically(output, lambda temporary: temporary.write_bytes(data))
+        from bitstream import read_sdz
+
+        header = read_sdz(data)
+        notice(f"wrote {output}: {len(data)} bytes, {8 * len(data) / (header.width * header.height):.4f} bpp")
+
+
+@app.command()
+def decode(
+    input: Path = typer.Argument(..., help="The .sdz file to decode."),
+    output: Path = typer.Argument(..., help="Image to write; the format follows the extension."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model SPEC; a full SD pipeline also enables restoration."),
+    decoder: Optional[str] = typer.Option(None, "--decoder", help="Decoder SPEC of the file's latent space, e.g. taesd:DIR for a fast preview."),
+    restore_steps: Optional[int] = typer.Option(None, "--restore-steps", min=0, help="U-Net restoration steps (default: the file's hint; 0 = off)."),
+    no_consistency: bool = typer.Option(False, "--no-consistency", help="Do not project restored latents back into their quantization bins."),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    force: bool = typer.Option(False, "--force", "-f", help="Overwrite OUTPUT if it exists."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr."),
+) -> None:
+    """Decode a .sdz file into an image."""
+    with reported_errors():
+        notice = notifier(quiet)
+        check_output(output, force, input)
+        from codec.image_codec import decode_image, read_file
+
+        image = decode_image(
+            read_file(input),
+            model=model,
+            decoder=decoder,
+            restore_steps=restore_steps,
+            consistency=not no_consistency,
+            device=device,
+            notice=notice,
+        )
+        save_image(image, output, notice)
+        notice(f"wrote {output}: {image.width}x{image.height} {image.mode}")
+
+
+def describe(data: bytes) -> dict:
+    """The facts ``info`` prints, from the header alone (no model needed)."""
+    import bitstream
+
+    header = bitstream.read_sdz(data)
+    return {
+        "format_version": bitstream.VERSION,
+        "width": header.width,
+        "height": header.height,
+        "total_bytes": len(data),
+        "header_bytes": len(data) - len(header.payload),
+        "payload_bytes": len(header.payload),
+        "bpp": 8 * len(data) / (header.width * header.height),
+        "latent_space": header.latent_space,
+        "latent_shape": list(header.latent_shape),
+        "quant_step": header.quant_step,
+        "recon_offset": header.recon_offset / bitstream.container.RECON_OFFSET_SCALE,
+        "entropy_model": header.entropy_model,
+        "caption": header.caption,
+        "restore_steps": header.restore_steps,
+        "restore_guidance": header.restore_guidance,
+        "alpha_bytes": len(header.alpha) if header.alpha is not None else 0,
+    }
+
+
+@app.command()
+def info(
+    input: Path = typer.Argument(..., help="The .sdz file to describe."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Describe a .sdz file without decoding it."""
+    with reported_errors():
+        from codec.image_codec import read_file
+
+        facts = describe(read_file(input))
+        if as_json:
+            print(json.dumps(facts, ensure_ascii=False))
+            return
+        console = Console(highlight=False)
+        for key, value in facts.items():
+            shown = f"{value:.4f}" if isinstance(value, float) else ("x".join(map(str, value)) if isinstance(value, list) else value)
+            console.print(f"{key:>15}  {shown}", markup=False)
+
+
+# --- generation commands (gen, img2img) ---------------------------------------------------
+
+GEN_MODEL_HELP = ("A full Stable Diffusion pipeline: hub id or local diffusers dir (default: $SDCODEC_MODEL "
+                  "when it is one, else stable-diffusion-v1-5/stable-diffusion-v1-5).")
+GEN_OUTPUT_HELP = (".png/.jpg/.webp (parameters embedded) or .sdz (the latent, coded directly); "
+                   "{n} and {seed} are filled in, several images without them get -1, -2, ...")
+GEN_FORMATS = (".png", ".jpg", ".jpeg", ".webp", ".sdz")
+
+
+@contextlib.contextmanager
+def step_progress(quiet: bool) -> Iterator[Optional[Callable[[int, int], None]]]:
+    """Per-step progress on stderr: a bar on a terminal, one line per step otherwise; none with -q."""
+    if quiet:
+        yield None
+        return
+    if not stderr.is_terminal:
+        yield lambda done, total: stderr.print(f"step {done}/{total}", style="dim", markup=False)
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = (TextColumn("denoising"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=stderr, transient=True) as bar:
+        task = bar.add_task("denoising", total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+def run_generation(
+    *, prompt: str, input: Optional[Path], output: Optional[Path], negative: str, seed: Optional[int], steps: int,
+    guidance: float, width: Optional[int], height: Optional[int], scheduler: str, num_images: int,
+    strength: Optional[float], model: Optional[str], quality: Optional[int], bpp: Optional[float],
+    size: Optional[int], caption: Optional[str], device: str, force: bool, quiet: bool,
+) -> None:
+    """What gen and img2img share: check the options, load the model once, write each image atomically."""
+    from codec.generate import check_options
+
+    pattern = str(output or f"{'img2img' if input else 'gen'}-{{seed}}.png")
+    suffix = Path(pattern).suffix.lower()
+    if suffix not in GEN_FORMATS:
+        raise typer.BadParameter(f"cannot write {Path(pattern).name!r}: use an extension among {', '.join(GEN_FORMATS)}")
+    given = [name for name, value in (("--quality", quality), ("--bpp", bpp), ("--size", size)) if value is not None]
+    if len(given) > 1:
+        raise typer.BadParameter(f"give only one of --quality, --bpp and --size (got {', '.join(given)})")
+    if (given or caption is not None) and suffix != ".sdz":
+        raise typer.BadParameter(f"{(given or ['--caption'])[0]} applies to .sdz output only")
+    try:
+        check_options(steps=steps, guidance=guidance, width=512 if width is None else width,
+                      height=512 if height is None else height, scheduler=scheduler,
+                      num_images=num_images, seed=seed, strength=strength)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    with reported_errors():
+        from codec.errors import LatentSpaceMismatch
+        from codec.generate import image_bytes, iter_generate, output_paths, random_seed, read_init, sdz_caption
+        from codec.image_codec import encode_latent_image
+        from codec.sd_pipeline import load_sd_components
+
+        notice = notifier(quiet)
+        seed = random_seed() if seed is None else seed
+        try:
+            paths = output_paths(pattern, [seed + n for n in range(num_images)])
+        except ValueError as exc:
+            fail(str(exc))
+        for path in paths:
+            check_output(path, force, *([input] if input else []))
+        source = read_init(input) if input else None
+        components = load_sd_components(model, device=device)
+        if source and source.latent_space and source.latent_space != components.latent_space:
+            raise LatentSpaceMismatch(f"{input} is in the {source.latent_space} latent space but {components.spec} "
+                                      f"works in {components.latent_space}")
+        if caption is None:
+            caption, cut = sdz_caption(prompt)
+            if cut and suffix == ".sdz":
+                notice("the prompt is longer than a .sdz caption may be: the stored caption is cut")
+        notice(f"generating {num_images} image(s) with {components.spec}, {scheduler}, {steps} steps, seed {seed}")
+        with step_progress(quiet) as progress:
+            results = iter_generate(
+                components, prompt, negative=negative, seed=seed, steps=steps, guidance=guidance, width=width,
+                height=height, scheduler=scheduler, num_images=num_images, strength=strength,
+                init_image=source.image if source else None, init_latent=source.latent if source else None,
+                crop_size=source.size if source else None, output_type="latent" if suffix == ".sdz" else "pil",
+                progress=progress,
+            )
+            for path, result in zip(paths, results):
+                if suffix == ".sdz":
+                    data = encode_latent_image(result.latent, latent_space=components.latent_space, width=result.width,
+                                               height=result.height, quality=quality, bpp=bpp, size=size, caption=caption)
+                else:
+                    data = image_bytes(result, suffix)
+                write_atomically(path, lambda temporary: temporary.write_bytes(data))
+                notice(f"wrote {path}: {result.width}x{result.height}, seed {result.seed}, {len(data)} bytes")
+
+
+@app.command()
+def gen(
+    prompt: str = typer.Argument(..., help="What to draw; (word:1.3), (word), [word] set emphasis, BREAK starts a new chunk."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help=GEN_OUTPUT_HELP + " (default: gen-{seed}.png)."),
+    negative: str = typer.Option("", "--negative", "-n", help="What to steer away from (same emphasis syntax)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the first image (+1 for each next one); random when absent."),
+    steps: int = typer.Option(25, "--steps", help="Denoising steps."),
+    guidance: float = typer.Option(7.5, "--guidance", "-g", help="Classifier-free guidance scale (<= 1: off)."),
+    width: int = typer.Option(512, "--width", "-W", help="Multiple of 8."),
+    height: int = typer.Option(512, "--height", "-H", help="Multiple of 8."),
+    scheduler: str = typer.Option("ddim", "--scheduler", help="ddim, pndm, euler, euler-a or dpm++."),
+    num_images: int = typer.Option(1, "--num-images", help="Images to generate with one model load."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help=GEN_MODEL_HELP),
+    quality: Optional[int] = typer.Option(None, "--quality", "-Q", min=1, max=100, help="For .sdz output, as in encode."),
+    bpp: Optional[float] = typer.Option(None, "--bpp", min=0.0, help="For .sdz output: ceiling in bits per pixel."),
+    size: Optional[int] = typer.Option(None, "--size", min=1, help="For .sdz output: ceiling in bytes."),
+    caption: Optional[str] = typer.Option(None, "--caption", help="For .sdz output: the stored caption (default: the prompt)."),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing output files."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr."),
+) -> None:
+    """Generate images from a prompt (txt2img) with Stable Diffusion."""
+    run_generation(
+        prompt=prompt, input=None, output=output, negative=negative, seed=seed, steps=steps, guidance=guidance,
+        width=width, height=height, scheduler=scheduler, num_images=num_images, strength=None, model=model,
+        quality=quality, bpp=bpp, size=size, caption=caption, device=device, force=force, quiet=quiet,
+    )
+
+
+@app.command()
+def img2img(
+    input: Path = typer.Argument(..., help="Starting image, or a .sdz file (its latent is used directly)."),
+    prompt: str = typer.Argument(..., help="What to draw; (word:1.3), (word), [word] set emphasis, BREAK starts a new chunk."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help=GEN_OUTPUT_HELP + " (default: img2img-{seed}.png)."),
+    strength: float = typer.Option(0.75, "--strength", "-s", help="How far to move from the input, in (0, 1]; 1 ignores it."),
+    negative: str = typer.Option("", "--negative", "-n", help="What to steer away from (same emphasis syntax)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the first image (+1 for each next one); random when absent."),
+    steps: int = typer.Option(25, "--steps", help="Denoising steps of the full schedule (strength x steps are run)."),
+    guidance: float = typer.Option(7.5, "--guidance", "-g", help="Classifier-free guidance scale (<= 1: off)."),
+    width: Optional[int] = typer.Option(None, "--width", "-W", help="Resize to this width (multiple of 8; default: keep the input's size)."),
+    height: Optional[int] = typer.Option(None, "--height", "-H", help="Resize to this height (multiple of 8; default: keep the input's size)."),
+    scheduler: str = typer.Option("ddim", "--scheduler", help="ddim, pndm, euler, euler-a or dpm++."),
+    num_images: int = typer.Option(1, "--num-images", help="Images to generate with one model load."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help=GEN_MODEL_HELP),
+    quality: Optional[int] = typer.Option(None, "--quality", "-Q", min=1, max=100, help="For .sdz output, as in encode."),
+    bpp: Optional[float] = typer.Option(None, "--bpp", min=0.0, help="For .sdz output: ceiling in bits per pixel."),
+    size: Optional[int] = typer.Option(None, "--size", min=1, help="For .sdz output: ceiling in bytes."),
+    caption: Optional[str] = typer.Option(None, "--caption", help="For .sdz output: the stored caption (default: the prompt)."),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing output files."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr."),
+) -> None:
+    """Redraw an image (or a .sdz file's latent) guided by a prompt (img2img)."""
+    run_generation(
+        prompt=prompt, input=input, output=output, negative=negative, seed=seed, steps=steps, guidance=guidance,
+        width=width, height=height, scheduler=scheduler, num_images=num_images, strength=strength, model=model,
+        quality=quality, bpp=bpp, size=size, caption=caption, device=device, force=force, quiet=quiet,
+    )
+
+
+# --- benchmark command --------------------------------------------------------------------
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,214 @@
+"""Images <-> .sdz files: load, pad, autoencode, code the latent; and back, with optional restoration.
+
+The latent is stored in the diffusion model's own units, so a file can be decoded by any
+decoder of its latent space and restored by that space's U-Net.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import zlib
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from PIL import Image
+
+import bitstream
+
+from . import channel_weighting, image_io, latent_coder, models
+from .errors import LatentSpaceMismatch, SdcodecError
+
+Notice = Callable[[str], None]
+
+DEFAULT_QUALITY = 50
+# Quality 1..100 maps log-linearly onto the quantization step (latent units, std about 1):
+# Q=1 -> 4.0, Q=34 -> 1.0, Q=50 -> about 0.51, Q=100 -> about 0.063. Higher is finer and larger.
+_STEP_AT_Q1 = 4.0
+_QUALITY_PER_OCTAVE = 16.5
+# Latent spaces whose U-Net restoration is supported (the encoder only hints restoration there).
+RESTORABLE_SPACES = ("sd1",)
+
+
+def quality_to_step(quality: int) -> float:
+    if not 1 <= quality <= 100:
+        raise SdcodecError(f"quality must be between 1 and 100, got {quality}")
+    return _STEP_AT_Q1 * 2.0 ** (-(quality - 1) / _QUALITY_PER_OCTAVE)
+
+
+def _silent(message: str) -> None:
+    pass
+
+
+# --- encoding ---------------------------------------------------------------------------
+
+
+def encode_latent_image(
+    latent,
+    *,
+    latent_space: str,
+    width: int,
+    height: int,
+    quality: int | None = None,
+    bpp: float | None = None,
+    size: int | None = None,
+    caption: str = "",
+    alpha: bytes | None = None,
+    channel_steps: tuple[int, ...] = (),
+) -> bytes:
+    """A complete .sdz for an image given by its latent (C, h, w), in the diffusion model's units.
+
+    ``quality`` (1-100), ``bpp`` or ``size`` (bytes) pick the rate; bpp and size are ceilings:
+    the result is the best file that fits. Used by ``encode_image`` and by ``gen -o x.sdz``.
+    """
+    chosen = [name for name, value in (("quality", quality), ("bpp", bpp), ("size", size)) if value is not None]
+    if len(chosen) > 1:
+        raise SdcodecError(f"give only one of --quality, --bpp and --size (got {' and '.join(chosen)})")
+    if bpp is not None and not (bpp > 0 and math.isfinite(bpp)):
+        raise SdcodecError(f"--bpp must be a positive number, got {bpp}")
+    if size is not None and size <= 0:
+        raise SdcodecError(f"--size must be a positive number of bytes, got {size}")
+    fields = dict(
+        latent_space=latent_space, width=width, height=height, caption=caption, alpha=alpha, channel_steps=channel_steps
+    )
+    if bpp is not None:
+        size = int(bpp * width * height / 8)
+    try:
+        if size is not None:
+            first = latent_coder.encode_latent_detailed(latent, max_bytes=size, **fields)
+        else:
+            step = quality_to_step(DEFAULT_QUALITY if quality is None else quality)
+            first = latent_coder.encode_latent_detailed(latent, step=step, **fields)
+    except ValueError as exc:
+        raise SdcodecError(str(exc)) from None
+    if latent_space not in RESTORABLE_SPACES:
+        return first.data
+    # Restoration hint for the chosen step; it adds a byte or two, so re-check a size ceiling.
+    from .restore import recommended_restore_steps
+
+    hinted = latent_coder.encode_latent_detailed(
+        latent, step=first.step, restore_steps=recommended_restore_steps(first.step), **fields
+    )
+    if size is not None and len(hinted.data) > size:
+        return first.data
+    return hinted.data
+
+
+def encode_image(
+    image,
+    *,
+    model: str | None = None,
+    quality: int | None = None,
+    bpp: float | None = None,
+    size: int | None = None,
+    caption: str = "",
+    device: str = "auto",
+    notice: Notice = _silent,
+) -> bytes:
+    """Encode an image (path or PIL image) into .sdz bytes with the autoencoder named by ``model``."""
+    loaded = image_io.load_image(image)
+    autoencoder = models.load_autoencoder(model, device=device)
+    notice(f"encoding {loaded.width}x{loaded.height} with {autoencoder.name}")
+    pixels = image_io.pad_to_multiple(image_io.to_tensor(loaded.rgb))
+    with torch.inference_mode():
+        latent = autoencoder.encode(pixels)[0]
+    multipliers = channel_weighting.step_multipliers(channel_weighting.channel_gains(autoencoder, latent))
+    alpha = image_io.encode_alpha(loaded.alpha) if loaded.alpha is not None else None
+    return encode_latent_image(
+        latent,
+        latent_space=autoencoder.latent_space,
+        width=loaded.width,
+        height=loaded.height,
+        quality=quality,
+        bpp=bpp,
+        size=size,
+        caption=caption,
+        alpha=alpha,
+        channel_steps=multipliers,
+    )
+
+
+# --- decoding ---------------------------------------------------------------------------
+
+
+def read_latent(data: bytes) -> tuple[np.ndarray, bitstream.SdzFile]:
+    """The dequantized latent (C, h, w) float32 of a file and its parsed header."""
+    q, sdz = latent_coder.read_symbols(data)
+    return latent_coder.dequantize(q, latent_coder.header_steps(sdz), sdz.recon_offset), sdz
+
+
+def _decoder_spec(sdz: bitstream.SdzFile, model: str | None, decoder: str | None) -> str:
+    if sdz.latent_space == bitstream.RAW_LATENT_SPACE:
+        raise SdcodecError("this file holds a raw latent (no latent space recorded); it cannot be decoded to an image")
+    return decoder or model or os.environ.get("SDCODEC_MODEL") or models.default_decoder_spec(sdz.latent_space)
+
+
+def _restore(latent, q, sdz, data, *, model, steps, consistency, device, notice) -> torch.Tensor:
+    """Run the U-Net restoration if a model for the file's space can be had; else say why not."""
+    from .restore import load_restorer, restore_latent
+
+    if model is None and sdz.latent_space not in RESTORABLE_SPACES:
+        notice(f"no restoration: no default U-Net for {sdz.latent_space} files; pass --model with a full pipeline")
+        return latent
+    components, reason = load_restorer(model, device=device, latent_space=sdz.latent_space)
+    if components is None:
+        notice(f"{reason}; decoding without restoration")
+        return latent
+    notice(f"restoring detail with {steps} U-Net step(s) of {components.spec}")
+    return restore_latent(
+        latent,
+        symbols=torch.from_numpy(q),
+        quant_step=sdz.quant_step,
+        components=components,
+        caption=sdz.caption,
+        num_steps=steps,
+        guidance=sdz.restore_guidance,
+        consistency=consistency,
+        seed=zlib.crc32(data),
+    )
+
+
+def decode_image(
+    data: bytes,
+    *,
+    model: str | None = None,
+    decoder: str | None = None,
+    restore_steps: int | None = None,
+    consistency: bool = True,
+    device: str = "auto",
+    notice: Notice = _silent,
+) -> Image.Image:
+    """Decode .sdz bytes to a PIL image (RGB, or RGBA when the file kept an alpha plane).
+
+    ``decoder`` picks the VAE decoder (any of the file's latent space, e.g. ``taesd:DIR`` for a
+    fast preview); ``model`` is the full pipeline used for restoration (and the decoder when
+    ``decoder`` is not given). ``restore_steps`` overrides the file's hint (0 = off).
+    """
+    q, sdz = latent_coder.read_symbols(data)
+    latent = torch.from_numpy(latent_coder.dequantize(q, latent_coder.header_steps(sdz), sdz.recon_offset))
+    spec = _decoder_spec(sdz, model, decoder)
+    autoencoder = models.load_autoencoder(spec, device=device)
+    if autoencoder.latent_space != sdz.latent_space:
+        raise LatentSpaceMismatch(
+            f"the file is in the {sdz.latent_space} latent space but {spec} decodes {autoencoder.latent_space} latents"
+        )
+    steps = sdz.restore_steps if restore_steps is None else restore_steps
+    if steps < 0:
+        raise SdcodecError(f"restore steps must be 0 or more, got {steps}")
+    if steps > 0:
+        latent = _restore(latent, q, sdz, data, model=model, steps=steps, consistency=consistency, device=device, notice=notice)
+    notice(f"decoding {sdz.width}x{sdz.height} with {autoencoder.name}")
+    with torch.inference_mode():
+        pixels = autoencoder.decode(latent[None].float())
+    pixels = image_io.crop(pixels, sdz.height, sdz.width)
+    alpha = image_io.decode_alpha(sdz.alpha, sdz.width, sdz.height) if sdz.alpha is not None else None
+    return image_io.to_pil(pixels, alpha)
+
+
+def read_file(path: str | Path) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise SdcodecError(f"cannot read {path}: {exc.strerror or exc}") from None

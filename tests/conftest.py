@@ -1,0 +1,37 @@
+"""Shared fixtures: tiny random models built once per session, and the real data in ../shared."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).resolve().parent
+REPO = TESTS.parent
+SHARED = REPO.parent / "shared"
+TAEF2_DIR = SHARED / "weights" / "taef2"
+KODAK_DIR = SHARED / "datasets" / "kodak"
+
+sys.path.insert(0, str(TESTS))  # tests import tiny_sd as a plain module
+
+
+@pytest.fixture(scope="session")
+def tiny_vae_dir(tmp_path_factory) -> Path:
+    from tiny_sd import make_tiny_vae
+
+    return make_tiny_vae(tmp_path_factory.mktemp("tiny-vae"))
+
+
+@pytest.fixture(scope="session")
+def taef2_spec() -> str:
+    if not (TAEF2_DIR / "taef2_encoder.pth").exists():
+        pytest.skip("../shared/weights/taef2 is not present")
+    return f"taef2:{TAEF2_DIR}"
+
+
+@pytest.fixture(scope="session")
+def kodak_dir() -> Path:
+    if not KODAK_DIR.is_dir():
+        pytest.skip("../shared/datasets/kodak is not present")
+    return KODAK_DIR

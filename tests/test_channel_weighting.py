@@ -1,0 +1,27 @@
+"""Per-channel steps follow the decoder's sensitivity."""
+
+import numpy as np
+import torch
+
+from codec.channel_weighting import channel_gains, step_multipliers
+
+
+class ScaledDecoder:
+    """A linear 'decoder' whose channels have known gains (weight squared)."""
+
+    def __init__(self, weights):
+        self.weights = torch.tensor(weights, dtype=torch.float32).view(1, -1, 1, 1)
+
+    def decode(self, latent):
+        return (latent * self.weights).sum(dim=1, keepdim=True)
+
+
+def test_gains_match_a_known_linear_decoder():
+    decoder = ScaledDecoder([1.0, 2.0, 0.5, 4.0])
+    gains = channel_gains(decoder, torch.zeros(4, 20, 20))
+    np.testing.assert_allclose(gains / gains[0], [1, 4, 0.25, 16], rtol=0.15)
+
+
+def test_multipliers_are_inverse_square_root_of_gains_with_unit_geometric_mean():
+    assert step_multipliers(np.array([1.0, 4.0, 0.25, 1.0])) == (16, 8, 32, 16)
+    assert step_multipliers(np.array([1.0, 1e9])) == (64, 4)  # clipped to [1/4, 4]
