@@ -24,7 +24,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # plain click messages: usage errors stay short
 )
-stderr = Console(stderr=True, highlight=False)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)  # an error stays one line
 
 MODEL_HELP = "Model SPEC: hub id, local diffusers dir, taesd:DIR or taef2:DIR (default: $SDCODEC_MODEL, else the SD 1.x VAE)."
 DEVICE_HELP = "auto, cpu, cuda or mps (fp16 on GPUs)."
@@ -208,7 +208,7 @@ def info(
         if as_json:
             print(json.dumps(facts, ensure_ascii=False))
             return
-        console = Console(highlight=False)
+        console = Console(highlight=False, soft_wrap=True)
         for key, value in facts.items():
             shown = f"{value:.4f}" if isinstance(value, float) else ("x".join(map(str, value)) if isinstance(value, list) else value)
             console.print(f"{key:>15}  {shown}", markup=False)

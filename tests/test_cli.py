@@ -1,0 +1,158 @@
+"""The command line as a user meets it: exit codes, one-line errors, no partial or clobbered files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from cli import app
+
+runner = CliRunner()
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def one_line_error(result) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.output + result.stderr
+    return lines[0]
+
+
+@pytest.fixture
+def photo(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "photo.png"
+    Image.fromarray(rng.integers(0, 256, size=(30, 45, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def test_encode_info_decode_round_trip(tmp_path, photo, tiny_vae_dir):
+    sdz, png = tmp_path / "x.sdz", tmp_path / "x.png"
+    assert run("encode", photo, sdz, "--model", tiny_vae_dir, "--quality", 40, "--caption", "noise").exit_code == 0
+    result = run("info", sdz, "--json")
+    assert result.exit_code == 0
+    facts = json.loads(result.stdout)
+    assert facts["width"] == 45 and facts["height"] == 30 and facts["latent_space"] == "sd1"
+    assert facts["latent_shape"] == [4, 4, 6] and facts["caption"] == "noise"
+    assert facts["total_bytes"] == sdz.stat().st_size and facts["bpp"] == pytest.approx(8 * facts["total_bytes"] / (45 * 30))
+    assert 0 < facts["header_bytes"] < 32 + len("noise") and facts["quant_step"] > 0
+    result = run("decode", sdz, png, "--model", tiny_vae_dir, "--restore-steps", 0, "-q")
+    assert result.exit_code == 0 and result.stderr == ""
+    assert Image.open(png).size == (45, 30)
+
+
+def test_bpp_ceiling_from_the_cli(tmp_path, photo, tiny_vae_dir):
+    sdz = tmp_path / "x.sdz"
+    assert run("encode", photo, sdz, "-m", tiny_vae_dir, "--bpp", 1.5).exit_code == 0
+    assert 8 * sdz.stat().st_size / (45 * 30) <= 1.5
+
+
+def test_existing_output_needs_force_and_input_is_never_overwritten(tmp_path, photo, tiny_vae_dir):
+    sdz = tmp_path / "x.sdz"
+    sdz.write_bytes(b"keep me")
+    result = run("encode", photo, sdz, "-m", tiny_vae_dir)
+    assert result.exit_code == 1 and "--force" in one_line_error(result)
+    assert sdz.read_bytes() == b"keep me"
+    assert run("encode", photo, sdz, "-m", tiny_vae_dir, "--force").exit_code == 0
+    assert sdz.read_bytes()[:3] == b"SDZ"
+    before = photo.read_bytes()
+    result = run("encode", photo, photo, "-m", tiny_vae_dir, "--force")
+    assert result.exit_code == 1 and photo.read_bytes() == before
+
+
+@pytest.mark.parametrize("kind", ["not-an-image", "truncated-png", "missing"])
+def test_bad_input_images_give_exit_1_and_one_line(tmp_path, photo, tiny_vae_dir, kind):
+    bad = tmp_path / "bad.png"
+    if kind == "not-an-image":
+        bad.write_text("hello, I am text")
+    elif kind == "truncated-png":
+        bad.write_bytes(photo.read_bytes()[:200])
+    out = tmp_path / "out.sdz"
+    result = run("encode", bad, out, "-m", tiny_vae_dir)
+    assert result.exit_code == 1 and "bad.png" in one_line_error(result)
+    assert not out.exists() and not list(tmp_path.glob("*.part"))
+
+
+def test_corrupt_sdz_gives_exit_1_and_one_line(tmp_path, photo, tiny_vae_dir):
+    sdz = tmp_path / "x.sdz"
+    run("encode", photo, sdz, "-m", tiny_vae_dir)
+    data = bytearray(sdz.read_bytes())
+    data[len(data) // 2] ^= 0x40
+    sdz.write_bytes(bytes(data))
+    for args in (("decode", sdz, tmp_path / "y.png", "-m", tiny_vae_dir), ("info", sdz)):
+        result = run(*args)
+        assert result.exit_code == 1 and "corrupt" in one_line_error(result)
+    assert not (tmp_path / "y.png").exists()
+    sdz.write_bytes(bytes(data[:20]))
+    assert "truncated" in one_line_error(run("info", sdz))
+
+
+def test_latent_space_mismatch_from_the_cli(tmp_path, photo, tiny_vae_dir, taef2_spec):
+    sdz = tmp_path / "x.sdz"
+    run("encode", photo, sdz, "-m", tiny_vae_dir)
+    result = run("decode", sdz, tmp_path / "y.png", "--model", taef2_spec)
+    assert result.exit_code == 1 and "latent space" in one_line_error(result)
+
+
+def test_missing_model_names_it_and_how_to_supply_it(tmp_path, photo):
+    result = run("encode", photo, tmp_path / "x.sdz", "--model", tmp_path / "no-such-model")
+    line = one_line_error(result)
+    assert result.exit_code == 1 and "no-such-model" in line and "--model" in line
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("encode", "a.png", "b.sdz", "--quality", "0"),
+        ("encode", "a.png", "b.sdz", "--quality", "5", "--bpp", "1"),
+        ("decode", "a.sdz", "b.png", "--restore-steps", "-1"),
+        ("encode", "a.png"),
+        ("frobnicate",),
+    ],
+)
+def test_usage_errors_exit_2(args):
+    assert run(*args).exit_code == 2
+
+
+def test_exif_rotated_jpeg_and_grayscale_through_the_cli(tmp_path, tiny_vae_dir):
+    jpeg = tmp_path / "rotated.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise on display
+    Image.new("RGB", (40, 16), "orange").save(jpeg, exif=exif)
+    gray = tmp_path / "gray.png"
+    Image.new("L", (17, 9), 128).save(gray)
+    for source, size in ((jpeg, (16, 40)), (gray, (17, 9))):
+        sdz, png = tmp_path / f"{source.stem}.sdz", tmp_path / f"{source.stem}.out.png"
+        assert run("encode", source, sdz, "-m", tiny_vae_dir).exit_code == 0
+        assert run("decode", sdz, png, "-m", tiny_vae_dir).exit_code == 0
+        assert Image.open(png).size == size
+
+
+def test_rgba_keeps_alpha_and_jpeg_output_flattens_with_a_notice(tmp_path, tiny_vae_dir):
+    rgba = np.zeros((12, 20, 4), np.uint8)
+    rgba[..., 3] = np.arange(20, dtype=np.uint8) * 12
+    source = tmp_path / "rgba.png"
+    Image.fromarray(rgba, "RGBA").save(source)
+    sdz = tmp_path / "rgba.sdz"
+    run("encode", source, sdz, "-m", tiny_vae_dir)
+    assert run("decode", sdz, tmp_path / "out.png", "-m", tiny_vae_dir).exit_code == 0
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "out.png"))[..., 3], rgba[..., 3])
+    result = run("decode", sdz, tmp_path / "out.jpg", "-m", tiny_vae_dir)
+    assert result.exit_code == 0 and "transparency" in result.stderr
+
+
+def test_real_subprocess_encode_and_failure(tmp_path, photo, tiny_vae_dir):
+    sdz = tmp_path / "x.sdz"
+    ok = subprocess.run([sys.executable, "-m", "cli", "encode", str(photo), str(sdz), "-m", str(tiny_vae_dir), "-q"], capture_output=True, text=True)
+    assert ok.returncode == 0 and ok.stderr == "" and sdz.exists()
+    bad = subprocess.run([sys.executable, "-m", "cli", "decode", str(photo), str(tmp_path / "y.png")], capture_output=True, text=True)
+    assert bad.returncode == 1 and len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr
