@@ -88,8 +88,9 @@ def encode_latent_image(
     # Restoration hint for the chosen step; it adds a byte or two, so re-check a size ceiling.
     from .restore import recommended_restore_steps
 
+    rms_step = first.step * float(np.sqrt(np.mean((np.asarray(channel_steps or (16,)) / 16.0) ** 2)))
     hinted = latent_coder.encode_latent_detailed(
-        latent, step=first.step, restore_steps=recommended_restore_steps(first.step), **fields
+        latent, step=first.step, restore_steps=recommended_restore_steps(rms_step), **fields
     )
     if size is not None and len(hinted.data) > size:
         return first.data
@@ -160,7 +161,7 @@ def _restore(latent, q, sdz, data, *, model, steps, consistency, device, notice)
     return restore_latent(
         latent,
         symbols=torch.from_numpy(q),
-        quant_step=sdz.quant_step,
+        quant_step=torch.from_numpy(latent_coder.header_steps(sdz)),
         components=components,
         caption=sdz.caption,
         num_steps=steps,

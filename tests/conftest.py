@@ -35,3 +35,10 @@ def kodak_dir() -> Path:
     if not KODAK_DIR.is_dir():
         pytest.skip("../shared/datasets/kodak is not present")
     return KODAK_DIR
+
+
+@pytest.fixture(scope="session")
+def tiny_pipeline_dir(tmp_path_factory) -> Path:
+    from tiny_sd import make_tiny_pipeline
+
+    return make_tiny_pipeline(tmp_path_factory.mktemp("tiny-sd") / "pipeline")
