@@ -85,6 +85,9 @@ def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
     """Write through a temporary file in the same directory, so a failed run leaves no partial file."""
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     os.close(handle)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes 0600 files; outputs get the usual mode
     try:
         write(Path(temporary))
         os.replace(temporary, path)
@@ -367,6 +370,41 @@ def img2img(
 
 
 # --- benchmark command --------------------------------------------------------------------
+
+
+@app.command()
+def bench(
+    image_dir: Optional[Path] = typer.Argument(None, help="Images to benchmark on (default: ../shared/datasets/kodak)."),
+    codecs: str = typer.Option("sdz,jpeg,webp,avif,jxl", "--codecs", help="Comma-separated codecs: sdz, jpeg, webp, avif, jxl."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help=MODEL_HELP),
+    decoder: Optional[str] = typer.Option(None, "--decoder", help="Decoder SPEC for the sdz files."),
+    restore_steps: int = typer.Option(0, "--restore-steps", min=0, help="U-Net restoration steps when decoding sdz files."),
+    sdz_qualities: Optional[str] = typer.Option(None, "--sdz-qualities", help="Comma-separated sdz quality knobs (default: four points)."),
+    max_images: Optional[int] = typer.Option(None, "--max-images", min=1, help="Use only the first N images."),
+    out: Path = typer.Option(Path("bench-out"), "--out", "-o", help="Report directory (results are cached there, so a rerun resumes)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Rate-distortion benchmark of sdz against JPEG, WebP, AVIF and JPEG XL, with a Markdown report."""
+    names = [name.strip() for name in codecs.split(",") if name.strip()]
+    try:
+        knobs = [int(k) for k in sdz_qualities.split(",")] if sdz_qualities else None
+    except ValueError:
+        raise typer.BadParameter(f"--sdz-qualities must be integers, got {sdz_qualities!r}") from None
+    with reported_errors():
+        from benchmarks.run import run_bench
+
+        run_bench(
+            image_dir,
+            names,
+            out,
+            model=model,
+            decoder=decoder,
+            restore_steps=restore_steps,
+            sdz_knobs=knobs,
+            max_images=max_images,
+            quiet=quiet,
+        )
+        notifier(quiet)(f"report written to {out / 'report.md'}")
 
 
 def main() -> None:

@@ -156,3 +156,13 @@ def test_real_subprocess_encode_and_failure(tmp_path, photo, tiny_vae_dir):
     assert ok.returncode == 0 and ok.stderr == "" and sdz.exists()
     bad = subprocess.run([sys.executable, "-m", "cli", "decode", str(photo), str(tmp_path / "y.png")], capture_output=True, text=True)
     assert bad.returncode == 1 and len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr
+
+
+def test_outputs_get_the_usual_file_mode(tmp_path, photo, tiny_vae_dir):
+    import os
+
+    sdz = tmp_path / "x.sdz"
+    run("encode", photo, sdz, "-m", tiny_vae_dir)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert sdz.stat().st_mode & 0o777 == 0o666 & ~umask

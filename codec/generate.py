@@ -1,0 +1,417 @@
+"""The generative core: txt2img and img2img on diffusers' Stable Diffusion pipelines.
+
+Both pipelines are assembled from one set of loaded components (codec.sd_pipeline), so nothing
+is loaded twice. Prompts go through codec.prompt_weighting (emphasis, long prompts) and reach
+the pipeline as ``prompt_embeds``. Each image has its own seed (``seed``, ``seed + 1``, ...) and
+its own CPU generator, so image n of a batch is reproduced by generating once with its seed,
+on any device. Every result carries its parameters in the A1111 ``parameters`` text layout,
+which prompt readers (A1111, ComfyUI, civitai, exiftool) understand.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
+
+from codec.sd_pipeline import SDComponents, encode_prompt, quiet_libraries
+
+# --scheduler name -> (diffusers class name, config overrides, A1111 sampler name)
+SCHEDULERS: dict[str, tuple[str, dict, str]] = {
+    "ddim": ("DDIMScheduler", {}, "DDIM"),
+    "pndm": ("PNDMScheduler", {"skip_prk_steps": True}, "PLMS"),
+    "euler": ("EulerDiscreteScheduler", {}, "Euler"),
+    "euler-a": ("EulerAncestralDiscreteScheduler", {}, "Euler a"),
+    "dpm++": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++", "solver_order": 2}, "DPM++ 2M"),
+}
+DEFAULT_STRENGTH = 0.75
+MAX_SEED = 2**63 - 1
+
+Progress = Callable[[int, int], None]  # (denoising steps done, total steps over all images)
+
+
+@dataclass
+class GeneratedImage:
+    """One result: a PIL image, or the final latent when generated with ``output_type="latent"``."""
+
+    seed: int
+    parameters: str  # A1111 'parameters' text: prompt, negative prompt, settings line
+    width: int  # the image's size (the latent may be padded up to multiples of 8)
+    height: int
+    image: Image.Image | None = None
+    latent: torch.Tensor | None = None  # (C, h, w) float32 on CPU, in the U-Net's scaled units
+
+
+@dataclass
+class InitSource:
+    """Where img2img starts: an image, or the latent of a .sdz (used as is, no VAE round trip)."""
+
+    image: Image.Image | None = None
+    latent: np.ndarray | None = None  # (C, h, w) float32, scaled units
+    latent_space: str | None = None  # the .sdz's latent space
+    size: tuple[int, int] | None = None  # (width, height) of the .sdz's image
+
+
+def read_init(path: str | Path) -> InitSource:
+    """Read an img2img input: a .sdz file (recognised by its magic bytes) or any image file."""
+    import bitstream
+
+    from codec import image_io
+    from codec.image_codec import read_file, read_latent
+
+    data = read_file(path)
+    if data.startswith(bitstream.MAGIC):
+        latent, header = read_latent(data)
+        return InitSource(latent=latent, latent_space=header.latent_space, size=(header.width, header.height))
+    loaded = image_io.load_image(path)
+    return InitSource(image=Image.fromarray(loaded.rgb, "RGB"))
+
+
+def generate(components: SDComponents, prompt: str, **options) -> list[GeneratedImage]:
+    """txt2img, or img2img when ``init_image`` or ``init_latent`` is given; see ``iter_generate``."""
+    return list(iter_generate(components, prompt, **options))
+
+
+def iter_generate(
+    components: SDComponents,
+    prompt: str,
+    *,
+    negative: str = "",
+    seed: int | None = None,
+    steps: int = 25,
+    guidance: float = 7.5,
+    width: int | None = None,
+    height: int | None = None,
+    scheduler: str = "ddim",
+    num_images: int = 1,
+    init_image: Image.Image | None = None,
+    init_latent: torch.Tensor | np.ndarray | None = None,
+    strength: float | None = None,
+    crop_size: tuple[int, int] | None = None,
+    output_type: str = "pil",
+    progress: Progress | None = None,
+) -> Iterator[GeneratedImage]:
+    """Generate ``num_images`` images one after the other, yielding each as soon as it is done.
+
+    txt2img: ``width`` x ``height`` (default 512 x 512). img2img starts from ``init_image`` or from
+    ``init_latent`` ((C, h, w) in scaled units, e.g. a .sdz's), noised to ``strength`` (default
+    0.75) of the schedule. An image keeps its exact size: it is padded by reflection to multiples
+    of 8 and the result cropped back, unless ``width``/``height`` ask for a resize. A latent gives
+    8h x 8w pixels, cropped to ``crop_size`` (width, height) when given (a .sdz's image size).
+    ``seed=None`` picks a random seed (reported in each result). ``output_type``: "pil" or
+    "latent" (latents stay padded; ``width``/``height`` of the result say the image size).
+    Invalid options raise ``ValueError``.
+    """
+    if init_image is not None and init_latent is not None:
+        raise ValueError("give init_image or init_latent, not both")
+    img2img = init_image is not None or init_latent is not None
+    if init_latent is not None:
+        init_latent = torch.as_tensor(init_latent).detach().to("cpu", torch.float32)
+        channels = components.unet.config.in_channels
+        if init_latent.ndim != 3 or init_latent.shape[0] != channels:
+            raise ValueError(f"init_latent must have shape ({channels}, h, w), got {tuple(init_latent.shape)}")
+        latent_size = (init_latent.shape[2] * 8, init_latent.shape[1] * 8)
+        if (width or latent_size[0], height or latent_size[1]) != latent_size:
+            raise ValueError(f"the initial latent is {latent_size[0]}x{latent_size[1]}; width/height cannot change it")
+        width, height = latent_size
+        if crop_size is not None and not (0 < crop_size[0] <= width and 0 < crop_size[1] <= height):
+            raise ValueError(f"crop size {crop_size} does not fit the {width}x{height} latent")
+    elif init_image is not None:
+        init_image = init_image.convert("RGB")
+        if width is None and height is None:
+            crop_size = init_image.size
+            init_image = _pad_to_multiple_of_8(init_image)
+            width, height = init_image.size
+        else:
+            width = _nearest_multiple_of_8(init_image.width) if width is None else width
+            height = _nearest_multiple_of_8(init_image.height) if height is None else height
+            crop_size = None
+            init_image = init_image.resize((width, height), Image.LANCZOS)
+    else:
+        width = 512 if width is None else width
+        height = 512 if height is None else height
+        crop_size = None
+    out_width, out_height = crop_size or (width, height)
+    if img2img and strength is None:
+        strength = DEFAULT_STRENGTH
+    check_options(
+        steps=steps, guidance=guidance, width=width, height=height, scheduler=scheduler,
+        num_images=num_images, seed=seed, strength=strength if img2img else None,
+    )
+    if output_type not in ("pil", "latent"):
+        raise ValueError(f"output_type must be 'pil' or 'latent', not {output_type!r}")
+    if seed is None:
+        seed = random_seed()
+
+    cond, uncond = encode_prompt(components, prompt, negative)
+    pipe = build_pipeline(components, scheduler, img2img=img2img)
+    inputs: dict = {"width": width, "height": height}
+    if init_latent is not None:
+        inputs = {"image": init_latent.unsqueeze(0).to(components.device, components.dtype), "strength": strength}
+    elif init_image is not None:
+        inputs = {"image": init_image, "strength": strength}
+
+    for index in range(num_images):
+        image_seed = seed + index
+
+        def on_step_end(pipeline, step, timestep, tensors, index=index):
+            if progress is not None:
+                per_image = pipeline.num_timesteps
+                progress(index * per_image + step + 1, num_images * per_image)
+            return {}
+
+        with torch.inference_mode():
+            result = pipe(
+                prompt_embeds=cond,
+                negative_prompt_embeds=uncond,
+                num_inference_steps=steps,
+                guidance_scale=guidance,
+                generator=torch.Generator("cpu").manual_seed(image_seed),
+                output_type=output_type,
+                callback_on_step_end=on_step_end,
+                **inputs,
+            )
+        parameters = format_parameters(
+            prompt=prompt, negative=negative, steps=steps, scheduler=scheduler, guidance=guidance,
+            seed=image_seed, width=out_width, height=out_height, model=components.spec,
+            strength=strength if img2img else None,
+        )
+        done = GeneratedImage(seed=image_seed, parameters=parameters, width=out_width, height=out_height)
+        if output_type == "latent":
+            done.latent = result.images[0].detach().to("cpu", torch.float32)
+        else:
+            done.image = result.images[0].crop((0, 0, out_width, out_height))
+        yield done
+
+
+def _pad_to_multiple_of_8(image: Image.Image) -> Image.Image:
+    from codec import image_io
+
+    padded = image_io.pad_to_multiple(image_io.to_tensor(np.asarray(image)))
+    return image_io.to_pil(padded)
+
+
+def _nearest_multiple_of_8(size: int) -> int:
+    return max(8, round(size / 8) * 8)
+
+
+def check_options(
+    *,
+    steps: int,
+    guidance: float,
+    width: int,
+    height: int,
+    scheduler: str,
+    num_images: int = 1,
+    seed: int | None = None,
+    strength: float | None = None,
+) -> None:
+    """Raise ``ValueError`` (one line) for settings no pipeline run could use; the CLI maps it to exit 2."""
+    if scheduler not in SCHEDULERS:
+        raise ValueError(f"unknown scheduler {scheduler!r} (known: {', '.join(SCHEDULERS)})")
+    if steps < 1:
+        raise ValueError(f"steps must be at least 1, got {steps}")
+    if num_images < 1:
+        raise ValueError(f"the number of images must be at least 1, got {num_images}")
+    for name, size in (("width", width), ("height", height)):
+        if size < 8 or size % 8:
+            raise ValueError(f"{name} must be a positive multiple of 8, got {size}")
+    if not np.isfinite(guidance) or guidance < 0:
+        raise ValueError(f"guidance must be a finite number >= 0, got {guidance}")
+    if seed is not None and not 0 <= seed <= MAX_SEED - num_images:
+        raise ValueError(f"seed must be between 0 and {MAX_SEED - num_images}, got {seed}")
+    if strength is not None:
+        if not 0 < strength <= 1:
+            raise ValueError(f"strength must be in (0, 1], got {strength}")
+        if int(steps * strength) < 1:
+            raise ValueError(f"strength {strength} x {steps} steps leaves no denoising step; raise either")
+
+
+def build_pipeline(components: SDComponents, scheduler: str, *, img2img: bool = False):
+    """A diffusers SD pipeline over the already loaded components, with a fresh scheduler."""
+    import diffusers
+
+    class_name, overrides, _ = SCHEDULERS[scheduler]
+    sampler = getattr(diffusers, class_name).from_config(components.scheduler.config, **overrides)
+    with quiet_libraries():  # importing the pipelines makes transformers talk about image processors
+        pipeline_class = diffusers.StableDiffusionImg2ImgPipeline if img2img else diffusers.StableDiffusionPipeline
+    pipe = pipeline_class(
+        vae=components.vae,
+        text_encoder=components.text_encoder,
+        tokenizer=components.tokenizer,
+        unet=components.unet,
+        scheduler=sampler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+# ------------------------------------------------------------------------------------------
+# Saving results: file names, formats with their metadata
+
+
+def sdz_caption(prompt: str) -> tuple[str, bool]:
+    """The caption a generated .sdz stores: the prompt, cut to the container's limit at a character
+    boundary; the flag says whether it was cut. (The caption conditions decode-time restoration.)"""
+    from bitstream.container import MAX_CAPTION_BYTES
+
+    encoded = prompt.encode("utf-8")
+    if len(encoded) <= MAX_CAPTION_BYTES:
+        return prompt, False
+    return encoded[:MAX_CAPTION_BYTES].decode("utf-8", errors="ignore"), True
+
+
+def random_seed() -> int:
+    """A fresh seed in A1111's range (0 .. 2**32 - 1), so front ends can reuse it."""
+    return secrets.randbelow(2**32)
+
+
+def output_paths(pattern: str | Path, seeds: list[int]) -> list[Path]:
+    """One output path per image from ``-o``: ``{n}`` (1-based) and ``{seed}`` are filled in.
+
+    Without a placeholder a single image takes the path as given and several images get
+    ``-1``, ``-2``, ... before the extension (``out.png`` -> ``out-1.png``, ``out-2.png``).
+    """
+    pattern = str(pattern)
+    placeholders = "{n}" in pattern or "{seed}" in pattern
+    paths = []
+    for n, seed in enumerate(seeds, start=1):
+        if placeholders:
+            name = pattern.replace("{n}", str(n)).replace("{seed}", str(seed))
+        elif len(seeds) == 1:
+            name = pattern
+        else:
+            path = Path(pattern)
+            name = str(path.with_name(f"{path.stem}-{n}{path.suffix}"))
+        paths.append(Path(name))
+    if len(set(paths)) != len(paths):
+        raise ValueError(f"output pattern {pattern} gives the same file name to several images; use {{n}}")
+    return paths
+
+
+IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
+
+
+def image_bytes(result: GeneratedImage, suffix: str) -> bytes:
+    """The image encoded for ``suffix``, with its parameters where prompt readers look for them.
+
+    PNG: a ``parameters`` text chunk (iTXt when the text is not Latin-1). JPEG and WebP: the EXIF
+    UserComment (UNICODE), which is where A1111 puts them for those formats.
+    """
+    fmt = IMAGE_FORMATS.get(suffix.lower())
+    if fmt is None:
+        raise ValueError(f"cannot write {suffix or 'files without extension'}: use .png, .jpg, .webp or .sdz")
+    buffer = io.BytesIO()
+    if fmt == "PNG":
+        info = PngInfo()
+        info.add_text("parameters", result.parameters)
+        result.image.save(buffer, "PNG", pnginfo=info)
+    else:
+        exif = Image.Exif()
+        exif.get_ifd(EXIF_IFD)[USER_COMMENT] = b"UNICODE\0" + result.parameters.encode("utf-16-be")
+        result.image.save(buffer, fmt, quality=95, exif=exif.tobytes())
+    return buffer.getvalue()
+
+
+def read_parameters(path: str | Path) -> str | None:
+    """The ``parameters`` text of an image written by ``image_bytes`` (or A1111), or None."""
+    with Image.open(path) as image:
+        if "parameters" in image.info:
+            return image.info["parameters"]
+        comment = image.getexif().get_ifd(EXIF_IFD).get(USER_COMMENT)
+    if isinstance(comment, bytes) and comment.startswith(b"UNICODE\0"):
+        return comment[8:].decode("utf-16-be")
+    return None
+
+
+EXIF_IFD = 0x8769
+USER_COMMENT = 0x9286
+
+
+# ------------------------------------------------------------------------------------------
+# The A1111 'parameters' text: "prompt\nNegative prompt: ...\nSteps: 25, Sampler: DDIM, ..."
+
+
+def format_parameters(
+    *,
+    prompt: str,
+    negative: str,
+    steps: int,
+    scheduler: str,
+    guidance: float,
+    seed: int,
+    width: int,
+    height: int,
+    model: str,
+    strength: float | None = None,
+) -> str:
+    """The generation parameters as A1111 writes them into a PNG's ``parameters`` text chunk."""
+    settings = {
+        "Steps": steps,
+        "Sampler": SCHEDULERS[scheduler][2],
+        "CFG scale": f"{guidance:g}",
+        "Seed": seed,
+        "Size": f"{width}x{height}",
+        "Model": model,
+    }
+    if strength is not None:
+        settings["Denoising strength"] = f"{strength:g}"
+    settings["Version"] = f"sdcodec {_version()}"
+    lines = [prompt]
+    if negative:
+        lines.append(f"Negative prompt: {negative}")
+    lines.append(", ".join(f"{key}: {_quote(str(value))}" for key, value in settings.items()))
+    return "\n".join(lines)
+
+
+_SETTING = re.compile(r'\s*([\w][\w \-/+]*):\s*("(?:\\.|[^\\"])*"|[^,]*)(?:,|$)')
+
+
+def parse_parameters(text: str) -> dict[str, str]:
+    """Read a ``parameters`` text back: {"Prompt", "Negative prompt", "Steps", "Sampler", ...}.
+
+    Values are strings as written (quoted ones unquoted). The last line counts as the settings
+    line only when it holds at least three ``key: value`` pairs, as in A1111's own reader.
+    """
+    lines = text.strip("\n").split("\n")
+    settings: dict[str, str] = {}
+    found = _SETTING.findall(lines[-1])
+    if len(found) >= 3:
+        lines = lines[:-1]
+        for key, value in found:
+            settings[key.strip()] = json.loads(value) if value.startswith('"') else value.strip()
+    prompt, negative, in_negative = [], [], False
+    for line in lines:
+        if line.startswith("Negative prompt:"):
+            in_negative = True
+            line = line[len("Negative prompt:"):].lstrip(" ")
+        (negative if in_negative else prompt).append(line)
+    return {"Prompt": "\n".join(prompt), "Negative prompt": "\n".join(negative), **settings}
+
+
+def _quote(value: str) -> str:
+    """Values with commas, colons, quotes or newlines are written as JSON strings (as A1111 does)."""
+    if any(c in value for c in ',:\n"'):
+        return json.dumps(value, ensure_ascii=False)
+    return value
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("sdcodec")
+    except PackageNotFoundError:
+        return "dev"
