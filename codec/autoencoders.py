@@ -32,7 +32,7 @@ class Autoencoder(Protocol):
         ...
 
     def decode(self, latent: torch.Tensor) -> torch.Tensor:
-        """(1, C, h, w) float32 -> (1, 3, 8h, 8w) float32 clamped to [0, 1]."""
+        """(N, C, h, w) float32 -> (N, 3, 8h, 8w) float32 clamped to [0, 1] (N > 1 for small latents)."""
         ...
 
 
@@ -49,8 +49,9 @@ def _check_pixels(pixels: torch.Tensor) -> None:
 
 
 def _check_latent(latent: torch.Tensor, channels: int, name: str) -> None:
-    if latent.ndim != 4 or latent.shape[0] != 1 or latent.shape[1] != channels:
-        raise ValueError(f"{name} expects a latent of shape (1, {channels}, h, w), got {tuple(latent.shape)}")
+    """Latents are (N, C, h, w); N > 1 is meant for small latents (e.g. sensitivity probes)."""
+    if latent.ndim != 4 or latent.shape[0] < 1 or latent.shape[1] != channels:
+        raise ValueError(f"{name} expects a latent of shape (N, {channels}, h, w), got {tuple(latent.shape)}")
 
 
 # --------------------------------------------------------------------------------------------
