@@ -11,7 +11,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Annotated, Callable, Iterator, Optional
 
 import typer
 from rich.console import Console
@@ -28,6 +28,24 @@ stderr = Console(stderr=True, highlight=False, soft_wrap=True)  # an error stays
 
 MODEL_HELP = "Model SPEC: hub id, local diffusers dir, taesd:DIR or taef2:DIR (default: $SDCODEC_MODEL, else the SD 1.x VAE)."
 DEVICE_HELP = "auto, cpu, cuda or mps (fp16 on GPUs)."
+
+# Options several commands share, declared once.
+Device = Annotated[str, typer.Option("--device", help=DEVICE_HELP)]
+Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite existing output files.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")]
+Bpp = Annotated[Optional[float], typer.Option("--bpp", min=0.0, help="Ceiling in bits per pixel: the best file that fits.")]
+Size = Annotated[Optional[int], typer.Option("--size", min=1, help="Ceiling in bytes: the best file that fits.")]
+Quality = Annotated[
+    Optional[int], typer.Option("--quality", "-Q", min=1, max=100, help="1-100, higher is finer and larger (default 50).")
+]
+
+
+def rate_options_given(quality: Optional[int], bpp: Optional[float], size: Optional[int]) -> list[str]:
+    """The rate options a user gave; more than one is a usage error."""
+    given = [name for name, value in (("--quality", quality), ("--bpp", bpp), ("--size", size)) if value is not None]
+    if len(given) > 1:
+        raise typer.BadParameter(f"give only one of --quality, --bpp and --size (got {', '.join(given)})")
+    return given
 
 
 class Failure(Exception):
@@ -117,18 +135,16 @@ def encode(
     input: Path = typer.Argument(..., help="Image to encode (any Pillow format)."),
     output: Path = typer.Argument(..., help="The .sdz file to write."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help=MODEL_HELP),
-    quality: Optional[int] = typer.Option(None, "--quality", "-Q", min=1, max=100, help="1-100, higher is finer and larger (default 50)."),
-    bpp: Optional[float] = typer.Option(None, "--bpp", min=0.0, help="Ceiling in bits per pixel: the best file that fits."),
-    size: Optional[int] = typer.Option(None, "--size", min=1, help="Ceiling in bytes: the best file that fits."),
+    quality: Quality = None,
+    bpp: Bpp = None,
+    size: Size = None,
     caption: str = typer.Option("", "--caption", help="Text stored in the file; conditions restoration on decode."),
-    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
-    force: bool = typer.Option(False, "--force", "-f", help="Overwrite OUTPUT if it exists."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr."),
+    device: Device = "auto",
+    force: Force = False,
+    quiet: Quiet = False,
 ) -> None:
     """Encode an image into a .sdz file."""
-    given = [name for name, value in (("--quality", quality), ("--bpp", bpp), ("--size", size)) if value is not None]
-    if len(given) > 1:
-        raise typer.BadParameter(f"give only one of --quality, --bpp and --size (got {', '.join(given)})")
+    rate_options_given(quality, bpp, size)
     with reported_errors():
         notice = notifier(quiet)
         check_output(output, force, input)
@@ -150,9 +166,9 @@ def decode(
     decoder: Optional[str] = typer.Option(None, "--decoder", help="Decoder SPEC of the file's latent space, e.g. taesd:DIR for a fast preview."),
     restore_steps: Optional[int] = typer.Option(None, "--restore-steps", min=0, help="U-Net restoration steps (default: the file's hint; 0 = off)."),
     no_consistency: bool = typer.Option(False, "--no-consistency", help="Do not project restored latents back into their quantization bins."),
-    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
-    force: bool = typer.Option(False, "--force", "-f", help="Overwrite OUTPUT if it exists."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr."),
+    device: Device = "auto",
+    force: Force = False,
+    quiet: Quiet = False,
 ) -> None:
     """Decode a .sdz file into an image."""
     with reported_errors():
@@ -224,6 +240,19 @@ GEN_MODEL_HELP = ("A full Stable Diffusion pipeline: hub id or local diffusers d
 GEN_OUTPUT_HELP = (".png/.jpg/.webp (parameters embedded) or .sdz (the latent, coded directly); "
                    "{n} and {seed} are filled in, several images without them get -1, -2, ...")
 GEN_FORMATS = (".png", ".jpg", ".jpeg", ".webp", ".sdz")
+PROMPT_HELP = "What to draw; (word:1.3), (word), [word] set emphasis, BREAK starts a new chunk."
+Negative = Annotated[str, typer.Option("--negative", "-n", help="What to steer away from (same emphasis syntax).")]
+Seed = Annotated[Optional[int], typer.Option("--seed", help="Seed of the first image (+1 for each next one); random when absent.")]
+Guidance = Annotated[float, typer.Option("--guidance", "-g", help="Classifier-free guidance scale (<= 1: off).")]
+Scheduler = Annotated[str, typer.Option("--scheduler", help="ddim, pndm, euler, euler-a or dpm++.")]
+NumImages = Annotated[int, typer.Option("--num-images", help="Images to generate with one model load.")]
+GenModel = Annotated[Optional[str], typer.Option("--model", "-m", help=GEN_MODEL_HELP)]
+SdzQuality = Annotated[Optional[int], typer.Option("--quality", "-Q", min=1, max=100, help="For .sdz output, as in encode.")]
+SdzBpp = Annotated[Optional[float], typer.Option("--bpp", min=0.0, help="For .sdz output: ceiling in bits per pixel.")]
+SdzSize = Annotated[Optional[int], typer.Option("--size", min=1, help="For .sdz output: ceiling in bytes.")]
+SdzCaption = Annotated[
+    Optional[str], typer.Option("--caption", help="For .sdz output: the stored caption (default: the prompt).")
+]
 
 
 @contextlib.contextmanager
@@ -256,9 +285,7 @@ def run_generation(
     suffix = Path(pattern).suffix.lower()
     if suffix not in GEN_FORMATS:
         raise typer.BadParameter(f"cannot write {Path(pattern).name!r}: use an extension among {', '.join(GEN_FORMATS)}")
-    given = [name for name, value in (("--quality", quality), ("--bpp", bpp), ("--size", size)) if value is not None]
-    if len(given) > 1:
-        raise typer.BadParameter(f"give only one of --quality, --bpp and --size (got {', '.join(given)})")
+    given = rate_options_given(quality, bpp, size)
     if (given or caption is not None) and suffix != ".sdz":
         raise typer.BadParameter(f"{(given or ['--caption'])[0]} applies to .sdz output only")
     try:
@@ -311,24 +338,24 @@ def run_generation(
 
 @app.command()
 def gen(
-    prompt: str = typer.Argument(..., help="What to draw; (word:1.3), (word), [word] set emphasis, BREAK starts a new chunk."),
+    prompt: str = typer.Argument(..., help=PROMPT_HELP),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help=GEN_OUTPUT_HELP + " (default: gen-{seed}.png)."),
-    negative: str = typer.Option("", "--negative", "-n", help="What to steer away from (same emphasis syntax)."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the first image (+1 for each next one); random when absent."),
+    negative: Negative = "",
+    seed: Seed = None,
     steps: int = typer.Option(25, "--steps", help="Denoising steps."),
-    guidance: float = typer.Option(7.5, "--guidance", "-g", help="Classifier-free guidance scale (<= 1: off)."),
+    guidance: Guidance = 7.5,
     width: int = typer.Option(512, "--width", "-W", help="Multiple of 8."),
     height: int = typer.Option(512, "--height", "-H", help="Multiple of 8."),
-    scheduler: str = typer.Option("ddim", "--scheduler", help="ddim, pndm, euler, euler-a or dpm++."),
-    num_images: int = typer.Option(1, "--num-images", help="Images to generate with one model load."),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help=GEN_MODEL_HELP),
-    quality: Optional[int] = typer.Option(None, "--quality", "-Q", min=1, max=100, help="For .sdz output, as in encode."),
-    bpp: Optional[float] = typer.Option(None, "--bpp", min=0.0, help="For .sdz output: ceiling in bits per pixel."),
-    size: Optional[int] = typer.Option(None, "--size", min=1, help="For .sdz output: ceiling in bytes."),
-    caption: Optional[str] = typer.Option(None, "--caption", help="For .sdz output: the stored caption (default: the prompt)."),
-    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
-    force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing output files."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr."),
+    scheduler: Scheduler = "ddim",
+    num_images: NumImages = 1,
+    model: GenModel = None,
+    quality: SdzQuality = None,
+    bpp: SdzBpp = None,
+    size: SdzSize = None,
+    caption: SdzCaption = None,
+    device: Device = "auto",
+    force: Force = False,
+    quiet: Quiet = False,
 ) -> None:
     """Generate images from a prompt (txt2img) with Stable Diffusion."""
     run_generation(
@@ -341,25 +368,25 @@ def gen(
 @app.command()
 def img2img(
     input: Path = typer.Argument(..., help="Starting image, or a .sdz file (its latent is used directly)."),
-    prompt: str = typer.Argument(..., help="What to draw; (word:1.3), (word), [word] set emphasis, BREAK starts a new chunk."),
+    prompt: str = typer.Argument(..., help=PROMPT_HELP),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help=GEN_OUTPUT_HELP + " (default: img2img-{seed}.png)."),
     strength: float = typer.Option(0.75, "--strength", "-s", help="How far to move from the input, in (0, 1]; 1 ignores it."),
-    negative: str = typer.Option("", "--negative", "-n", help="What to steer away from (same emphasis syntax)."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the first image (+1 for each next one); random when absent."),
+    negative: Negative = "",
+    seed: Seed = None,
     steps: int = typer.Option(25, "--steps", help="Denoising steps of the full schedule (strength x steps are run)."),
-    guidance: float = typer.Option(7.5, "--guidance", "-g", help="Classifier-free guidance scale (<= 1: off)."),
+    guidance: Guidance = 7.5,
     width: Optional[int] = typer.Option(None, "--width", "-W", help="Resize to this width (multiple of 8; default: keep the input's size)."),
     height: Optional[int] = typer.Option(None, "--height", "-H", help="Resize to this height (multiple of 8; default: keep the input's size)."),
-    scheduler: str = typer.Option("ddim", "--scheduler", help="ddim, pndm, euler, euler-a or dpm++."),
-    num_images: int = typer.Option(1, "--num-images", help="Images to generate with one model load."),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help=GEN_MODEL_HELP),
-    quality: Optional[int] = typer.Option(None, "--quality", "-Q", min=1, max=100, help="For .sdz output, as in encode."),
-    bpp: Optional[float] = typer.Option(None, "--bpp", min=0.0, help="For .sdz output: ceiling in bits per pixel."),
-    size: Optional[int] = typer.Option(None, "--size", min=1, help="For .sdz output: ceiling in bytes."),
-    caption: Optional[str] = typer.Option(None, "--caption", help="For .sdz output: the stored caption (default: the prompt)."),
-    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
-    force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing output files."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr."),
+    scheduler: Scheduler = "ddim",
+    num_images: NumImages = 1,
+    model: GenModel = None,
+    quality: SdzQuality = None,
+    bpp: SdzBpp = None,
+    size: SdzSize = None,
+    caption: SdzCaption = None,
+    device: Device = "auto",
+    force: Force = False,
+    quiet: Quiet = False,
 ) -> None:
     """Redraw an image (or a .sdz file's latent) guided by a prompt (img2img)."""
     run_generation(
@@ -382,7 +409,7 @@ def bench(
     sdz_qualities: Optional[str] = typer.Option(None, "--sdz-qualities", help="Comma-separated sdz quality knobs (default: four points)."),
     max_images: Optional[int] = typer.Option(None, "--max-images", min=1, help="Use only the first N images."),
     out: Path = typer.Option(Path("bench-out"), "--out", "-o", help="Report directory (results are cached there, so a rerun resumes)."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    quiet: Quiet = False,
 ) -> None:
     """Rate-distortion benchmark of sdz against JPEG, WebP, AVIF and JPEG XL, with a Markdown report."""
     names = [name.strip() for name in codecs.split(",") if name.strip()]
