@@ -414,8 +414,8 @@ def encode_latent_detailed(latent, *, step: float | None = None, max_bytes: int 
 def _fit_size(latent: np.ndarray, max_bytes: int, fields: dict) -> EncodedLatent:
     """Smallest step (so smallest error) whose file fits in max_bytes: bisection on the step code.
 
-    File size falls as the step grows; the search keeps the best fitting file it has seen, so a
-    rare non-monotone step never yields a file above the ceiling.
+    File size falls as the step grows. The invariant is that ``best`` is the file at ``high`` and
+    fits, so a rare non-monotone step can cost a little quality but never exceed the ceiling.
     """
     smallest_multiplier = min(fields.get("channel_steps") or (16,)) / bitstream.container.CHANNEL_STEP_ONE
     spread = max(float(np.abs(latent).max()), 1e-3) / smallest_multiplier
@@ -428,7 +428,7 @@ def _fit_size(latent: np.ndarray, max_bytes: int, fields: dict) -> EncodedLatent
         middle = (low + high) // 2
         trial = _encode_at(latent, middle, fields)
         if len(trial.data) <= max_bytes:
-            high, best = middle, trial if trial.step < best.step or len(best.data) > max_bytes else best
+            high, best = middle, trial
         else:
             low = middle
     return best
