@@ -1,0 +1,246 @@
+"""The codecs a benchmark compares, behind one small interface.
+
+A `Codec` has a `name`, a sweep of integer quality `knobs` (higher = better and larger), a
+`knob_range` searched by the size-matched protocol, `encode(image, knob) -> bytes` and
+`decode(data) -> RGB PIL.Image`. Baselines: JPEG and WebP through Pillow, AVIF through Pillow's
+AVIF plugin (imagecodecs when Pillow lacks it), JPEG XL through imagecodecs; `SdzCodec` adapts
+sdcodec's own `codec.encode_image` / `codec.decode_image`. A codec whose library is missing says
+why in `unavailable_reason()` instead of failing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, features
+
+from codec.errors import SdcodecError
+
+CODEC_NAMES = ("sdz", "jpeg", "webp", "avif", "jxl")
+SDZ_DEFAULT_KNOBS = (10, 25, 40, 60)
+
+
+class Codec:
+    """Base class: subclasses set the attributes and implement `encode` / `decode`."""
+
+    name: str = ""
+    label: str = ""
+    knobs: tuple[int, ...] = ()
+    knob_range: tuple[int, int] = (0, 100)
+
+    def unavailable_reason(self) -> str | None:
+        """None when the codec can run here, otherwise one line saying what is missing."""
+        return None
+
+    def settings(self) -> dict:
+        """Everything that changes the output (library versions included): keys the result cache."""
+        return {"name": self.name}
+
+    @property
+    def cache_id(self) -> str:
+        digest = hashlib.sha1(json.dumps(self.settings(), sort_keys=True).encode()).hexdigest()[:10]
+        return f"{self.name}-{digest}"
+
+    def warmup(self) -> None:
+        """Load whatever a first call would load, so that timings measure coding only."""
+
+    def encode(self, image: Image.Image, knob: int) -> bytes:
+        raise NotImplementedError
+
+    def decode(self, data: bytes) -> Image.Image:
+        raise NotImplementedError
+
+
+class PillowCodec(Codec):
+    """A format Pillow writes and reads (JPEG, WebP, AVIF) with fixed save options."""
+
+    def __init__(self, name: str, label: str, pillow_format: str, knobs, knob_range, **save_options):
+        self.name, self.label, self.pillow_format = name, label, pillow_format
+        self.knobs, self.knob_range = tuple(knobs), knob_range
+        self.save_options = save_options
+
+    def unavailable_reason(self) -> str | None:
+        feature = {"WEBP": "webp", "AVIF": "avif"}.get(self.pillow_format)
+        if feature and not features.check(feature):
+            return f"this Pillow build has no {self.pillow_format} support"
+        return None
+
+    def settings(self) -> dict:
+        import PIL
+
+        return {"name": self.name, "format": self.pillow_format, "pillow": PIL.__version__, **self.save_options}
+
+    def encode(self, image: Image.Image, knob: int) -> bytes:
+        buffer = io.BytesIO()
+        image.save(buffer, self.pillow_format, quality=int(knob), **self.save_options)
+        return buffer.getvalue()
+
+    def decode(self, data: bytes) -> Image.Image:
+        with Image.open(io.BytesIO(data)) as decoded:
+            return decoded.convert("RGB")
+
+
+class ImagecodecsCodec(Codec):
+    """A format imagecodecs encodes from / decodes to uint8 arrays (JPEG XL, AVIF fallback)."""
+
+    def __init__(self, name: str, label: str, codec_name: str, knobs, knob_range, **encode_options):
+        self.name, self.label, self.codec_name = name, label, codec_name
+        self.knobs, self.knob_range = tuple(knobs), knob_range
+        self.encode_options = encode_options
+
+    def unavailable_reason(self) -> str | None:
+        try:
+            import imagecodecs
+        except ImportError as exc:
+            return f"imagecodecs is not installed ({exc}); pip install imagecodecs"
+        if not getattr(imagecodecs, self.codec_name.upper()).available:
+            return f"this imagecodecs build has no {self.codec_name} codec"
+        return None
+
+    def settings(self) -> dict:
+        import imagecodecs
+
+        versions = {"imagecodecs": imagecodecs.__version__}
+        return {"name": self.name, "codec": self.codec_name, **versions, **self.encode_options}
+
+    def encode(self, image: Image.Image, knob: int) -> bytes:
+        import imagecodecs
+
+        encode = getattr(imagecodecs, f"{self.codec_name}_encode")
+        return bytes(encode(np.asarray(image.convert("RGB")), level=int(knob), **self.encode_options))
+
+    def decode(self, data: bytes) -> Image.Image:
+        import imagecodecs
+
+        array = getattr(imagecodecs, f"{self.codec_name}_decode")(data)
+        return Image.fromarray(np.ascontiguousarray(array[..., :3])).convert("RGB")
+
+
+def jpeg_codec() -> Codec:
+    return PillowCodec(
+        "jpeg", "JPEG (libjpeg, optimize)", "JPEG", (5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90), (1, 100), optimize=True
+    )
+
+
+def webp_codec() -> Codec:
+    knobs = (0, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90)
+    return PillowCodec("webp", "WebP (libwebp, method 6)", "WEBP", knobs, (0, 100), method=6)
+
+
+def avif_codec() -> Codec:
+    """Pillow's AVIF plugin (speed 6, 4:2:0) when built in, else imagecodecs' libavif with the same settings."""
+    knobs = (0, 10, 20, 30, 40, 50, 60, 70, 80, 90)
+    if features.check("avif"):
+        return PillowCodec("avif", "AVIF (libavif, speed 6)", "AVIF", knobs, (0, 100), speed=6)
+    return ImagecodecsCodec("avif", "AVIF (libavif via imagecodecs, speed 6)", "avif", knobs, (0, 100), speed=6)
+
+
+def jxl_codec() -> Codec:
+    """libjxl through imagecodecs; the knob is libjxl's quality (mapped to a Butteraugli distance), effort 7."""
+    return ImagecodecsCodec(
+        "jxl", "JPEG XL (libjxl, effort 7)", "jpegxl", (5, 10, 20, 30, 40, 50, 60, 70, 80, 90), (0, 100), effort=7
+    )
+
+
+class SdzCodec(Codec):
+    """sdcodec itself through `codec.encode_image` / `codec.decode_image` (quality knob 1..100).
+
+    Encoding and decoding run a real autoencoder (seconds per image), so the default sweep is short.
+    The cache key includes a digest of the codec's sources, so results are recomputed after the
+    codec changes.
+    """
+
+    name = "sdz"
+    knob_range = (1, 100)
+
+    def __init__(
+        self,
+        model_spec: str | None = None,
+        restore_steps: int = 0,
+        decoder_spec: str | None = None,
+        knobs=SDZ_DEFAULT_KNOBS,
+        device: str = "auto",
+    ):
+        self.model_spec, self.restore_steps, self.decoder_spec = model_spec, restore_steps, decoder_spec
+        self.knobs, self.device = tuple(knobs), device
+        model = model_spec.split(":", 1)[0] if model_spec and ":" in model_spec else model_spec  # taef2:PATH -> taef2
+        details = [model or "default model", f"restore {restore_steps}"]
+        if decoder_spec:
+            details.append(f"decoder {decoder_spec}")
+        self.label = f"sdz ({', '.join(details)})"
+
+    def unavailable_reason(self) -> str | None:
+        try:
+            module = importlib.import_module("codec")
+        except ImportError as exc:
+            return f"the codec package does not import: {exc}"
+        missing = [name for name in ("encode_image", "decode_image") if not hasattr(module, name)]
+        if missing:
+            return f"codec.{' and codec.'.join(missing)} not available in this version"
+        return None
+
+    def settings(self) -> dict:
+        return {
+            "name": self.name,
+            "model": self.model_spec,
+            "restore_steps": self.restore_steps,
+            "decoder": self.decoder_spec,
+            "sources": _package_digest("codec", "bitstream"),
+        }
+
+    def warmup(self) -> None:
+        self.decode(self.encode(Image.new("RGB", (64, 64), (128, 128, 128)), self.knobs[0]))
+
+    def encode(self, image: Image.Image, knob: int) -> bytes:
+        import codec
+
+        return codec.encode_image(image, model=self.model_spec, quality=int(knob), device=self.device)
+
+    def decode(self, data: bytes) -> Image.Image:
+        import codec
+
+        options = {"model": self.model_spec, "restore_steps": self.restore_steps, "device": self.device}
+        if self.decoder_spec:
+            options["decoder"] = self.decoder_spec
+        return codec.decode_image(data, **options).convert("RGB")
+
+
+def _package_digest(*packages: str) -> str:
+    """Short digest of the Python sources of installed packages (identifies a codec version)."""
+    digest = hashlib.sha1()
+    for package in packages:
+        try:
+            module = importlib.import_module(package)
+        except ImportError:
+            continue
+        for path in sorted(Path(module.__file__).parent.rglob("*.py")):
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def make_codecs(
+    names,
+    *,
+    model: str | None = None,
+    restore_steps: int = 0,
+    decoder: str | None = None,
+    sdz_knobs=None,
+) -> list[Codec]:
+    """Build codecs by name ("sdz", "jpeg", "webp", "avif", "jxl"); unknown names are a user error."""
+    builders = {"jpeg": jpeg_codec, "webp": webp_codec, "avif": avif_codec, "jxl": jxl_codec}
+    codecs = []
+    for name in names:
+        name = name.strip().lower()
+        if name == "sdz":
+            knobs = tuple(sdz_knobs) if sdz_knobs else SDZ_DEFAULT_KNOBS
+            codecs.append(SdzCodec(model, restore_steps=restore_steps, decoder_spec=decoder, knobs=knobs))
+        elif name in builders:
+            codecs.append(builders[name]())
+        else:
+            raise SdcodecError(f"unknown codec {name!r} (choose from {', '.join(CODEC_NAMES)})")
+    return codecs
