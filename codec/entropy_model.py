@@ -106,7 +106,6 @@ class ModelParams:
 
 # --- shared integer arithmetic (encoder and decoder call exactly these) -----------------
 
-NEIGHBOURS = ("west", "north", "north_west", "north_east")
 ACTIVITY_WEIGHTS = np.array([2, 2, 1, 1], dtype=np.int64)
 LOOKUP_MAX_ALPHABET = 64  # above this, rows are gathered from the table directly
 
@@ -131,23 +130,23 @@ def prediction_error(values: np.ndarray, quarters: np.ndarray) -> np.ndarray:
 
 
 class RowMaker:
-    """Builds one unnormalised integer row per symbol over a channel's alphabet [low-1, high+1].
+    """Builds one unnormalised integer row per symbol over an alphabet of ``size`` values.
 
-    Row entries are ``table[scale, |4 * value - quarters|]``; they depend only on the scale and on
-    ``quarters - 4 * (low - 1)``, so for small alphabets all possible rows are precomputed once.
-    Entries are float64 holding exact integers, the form constriction takes.
+    For a channel with alphabet [low-1, high+1], entries are ``table[scale, |4 * value - quarters|]``;
+    they depend only on the scale and on the offset ``quarters - 4 * (low - 1)``, so one RowMaker
+    serves every channel of the same alphabet size, and for small alphabets all possible rows are
+    precomputed once. Entries are float64 holding exact integers, the form constriction takes.
     """
 
-    def __init__(self, params: ChannelParams, table: np.ndarray):
-        self.size = params.high - params.low + 3
-        self.origin = 4 * (params.low - 1)
+    def __init__(self, size: int, table: np.ndarray):
+        self.size = size
         self.table = table
-        offsets = np.arange(4 * (self.size - 1) + 1, dtype=np.int64)
-        self.distance_of = np.abs(4 * np.arange(self.size, dtype=np.int64)[None, :] - offsets[:, None])
-        self.lookup = table[:, self.distance_of] if self.size <= LOOKUP_MAX_ALPHABET else None
+        offsets = np.arange(4 * (size - 1) + 1, dtype=np.int64)
+        self.distance_of = np.abs(4 * np.arange(size, dtype=np.int64)[None, :] - offsets[:, None])
+        self.lookup = table[:, self.distance_of] if size <= LOOKUP_MAX_ALPHABET else None
 
-    def rows(self, quarters: np.ndarray, scales: np.ndarray) -> np.ndarray:
-        offsets = quarters - self.origin
+    def rows(self, params: ChannelParams, quarters: np.ndarray, scales: np.ndarray) -> np.ndarray:
+        offsets = quarters - 4 * (params.low - 1)
         if self.lookup is not None:
             return self.lookup[scales, offsets]
         return self.table[scales[:, None], self.distance_of[offsets]]

@@ -6,6 +6,7 @@ decoder of its latent space and restored by that space's U-Net.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import zlib
@@ -70,31 +71,29 @@ def encode_latent_image(
         raise SdcodecError(f"--bpp must be a positive number, got {bpp}")
     if size is not None and size <= 0:
         raise SdcodecError(f"--size must be a positive number of bytes, got {size}")
+    restorable = latent_space in RESTORABLE_SPACES
     fields = dict(
-        latent_space=latent_space, width=width, height=height, caption=caption, alpha=alpha, channel_steps=channel_steps
+        latent_space=latent_space, width=width, height=height, caption=caption, alpha=alpha, channel_steps=channel_steps,
+        # Reserve the restoration hint so a size ceiling accounts for it; any hint value is one byte.
+        restore_steps=0 if restorable else None,
     )
     if bpp is not None:
         size = int(bpp * width * height / 8)
     try:
         if size is not None:
-            first = latent_coder.encode_latent_detailed(latent, max_bytes=size, **fields)
+            result = latent_coder.encode_latent_detailed(latent, max_bytes=size, **fields)
         else:
             step = quality_to_step(DEFAULT_QUALITY if quality is None else quality)
-            first = latent_coder.encode_latent_detailed(latent, step=step, **fields)
+            result = latent_coder.encode_latent_detailed(latent, step=step, **fields)
     except ValueError as exc:
         raise SdcodecError(str(exc)) from None
-    if latent_space not in RESTORABLE_SPACES:
-        return first.data
-    # Restoration hint for the chosen step; it adds a byte or two, so re-check a size ceiling.
+    if not restorable:
+        return result.data
     from .restore import recommended_restore_steps
 
-    rms_step = first.step * float(np.sqrt(np.mean((np.asarray(channel_steps or (16,)) / 16.0) ** 2)))
-    hinted = latent_coder.encode_latent_detailed(
-        latent, step=first.step, restore_steps=recommended_restore_steps(rms_step), **fields
-    )
-    if size is not None and len(hinted.data) > size:
-        return first.data
-    return hinted.data
+    rms_step = result.step * float(np.sqrt(np.mean((np.asarray(channel_steps or (16,)) / 16.0) ** 2)))
+    header = bitstream.read_sdz(result.data)
+    return bitstream.write_sdz(dataclasses.replace(header, restore_steps=recommended_restore_steps(rms_step)))
 
 
 def encode_image(

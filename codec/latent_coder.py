@@ -254,19 +254,17 @@ def _order(height: int, width: int) -> np.ndarray:
 
 
 class _RowMakers:
-    """One RowMaker per distinct alphabet, shared by the channels that have it."""
+    """One RowMaker per distinct alphabet size, shared by the channels that have it."""
 
     def __init__(self, model: em.ModelParams):
         self.table = em.probability_tables(em.table_size_for(model.channels))
-        self.cache: dict[tuple[int, int], em.RowMaker] = {}
+        self.cache: dict[int, em.RowMaker] = {}
 
     def __call__(self, params: em.ChannelParams) -> em.RowMaker:
-        size = params.high - params.low
+        size = params.high - params.low + 3
         if size not in self.cache:
-            self.cache[size] = em.RowMaker(params, self.table)
-        maker = self.cache[size]
-        maker.origin = 4 * (params.low - 1)  # rows only depend on the offset from low
-        return maker
+            self.cache[size] = em.RowMaker(size, self.table)
+        return self.cache[size]
 
 
 def encode_symbols(q: np.ndarray) -> tuple[bytes, float]:
@@ -283,7 +281,7 @@ def encode_symbols(q: np.ndarray) -> tuple[bytes, float]:
         values = q[c].ravel()[order]
         scales = model.scales_of_buckets(c)[plan.bucket[order]]
         symbols = np.clip(values, p.low - 1, p.high + 1) - (p.low - 1)
-        rows = makers(p).rows(plan.quarters[order], scales)
+        rows = makers(p).rows(p, plan.quarters[order], scales)
         chosen = rows[np.arange(len(symbols)), symbols]
         ideal_bits += float(-np.log2(chosen / rows.sum(axis=1)).sum())
         for value in values[(values < p.low) | (values > p.high)]:
@@ -341,7 +339,7 @@ def decode_symbols(payload: bytes, shape: tuple[int, int, int]) -> np.ndarray:
             reference = ref_values[front.at] if ref_values is not None else 0
             quarters = em.predict_quarters(p, plane[front.near], reference)
             bucket = em.activity_bucket(error_plane[front.near], ref_errors[front.at] if ref_errors is not None else 0)
-            probs = maker.rows(quarters, scales_of_buckets[bucket])
+            probs = maker.rows(p, quarters, scales_of_buckets[bucket])
             try:
                 symbols = coder.decode(_FAMILY, probs)
             except Exception as exc:  # constriction reports exhausted or invalid data
