@@ -1,6 +1,7 @@
 """The .sdz container format: pure Python, no torch (``import bitstream`` stays light)."""
 
 from .container import (
+    DEFAULT_MAX_PIXELS,
     MAGIC,
     RAW_LATENT_SPACE,
     STEP_SCALE,
@@ -17,6 +18,7 @@ from .errors import (
     ChecksumError,
     FieldRangeError,
     PayloadError,
+    TooLargeError,
     TrailingBytesError,
     TruncatedError,
     UnknownVersionError,
@@ -24,7 +26,7 @@ from .errors import (
 from .latent_spaces import LATENT_SPACES, LatentSpace
 
 __all__ = [
-    "MAGIC", "RAW_LATENT_SPACE", "STEP_SCALE", "VERSION", "SdzFile", "header_size", "read_sdz", "step_to_code",
+    "DEFAULT_MAX_PIXELS", "MAGIC", "RAW_LATENT_SPACE", "STEP_SCALE", "VERSION", "SdzFile", "header_size", "read_sdz", "step_to_code",
     "write_sdz", "BadMagicError", "BitstreamError", "ChecksumError", "FieldRangeError", "PayloadError",
-    "TrailingBytesError", "TruncatedError", "UnknownVersionError", "LATENT_SPACES", "LatentSpace",
+    "TooLargeError", "TrailingBytesError", "TruncatedError", "UnknownVersionError", "LATENT_SPACES", "LatentSpace",
 ]

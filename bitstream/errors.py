@@ -29,5 +29,9 @@ class FieldRangeError(BitstreamError):
     """A header field is outside its allowed range or inconsistent with another."""
 
 
+class TooLargeError(FieldRangeError):
+    """The declared image or latent is above the decoding ceiling (``max_pixels``)."""
+
+
 class PayloadError(BitstreamError):
     """The entropy-coded payload cannot be decoded (corrupt or from a foreign encoder)."""

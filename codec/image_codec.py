@@ -133,9 +133,9 @@ def encode_image(
 # --- decoding ---------------------------------------------------------------------------
 
 
-def read_latent(data: bytes) -> tuple[np.ndarray, bitstream.SdzFile]:
+def read_latent(data: bytes, *, max_pixels: int = bitstream.DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, bitstream.SdzFile]:
     """The dequantized latent (C, h, w) float32 of a file and its parsed header."""
-    q, sdz = latent_coder.read_symbols(data)
+    q, sdz = latent_coder.read_symbols(data, max_pixels=max_pixels)
     return latent_coder.dequantize(q, latent_coder.header_steps(sdz), sdz.recon_offset), sdz
 
 
@@ -179,14 +179,16 @@ def decode_image(
     consistency: bool = True,
     device: str = "auto",
     notice: Notice = _silent,
+    max_pixels: int = bitstream.DEFAULT_MAX_PIXELS,
 ) -> Image.Image:
     """Decode .sdz bytes to a PIL image (RGB, or RGBA when the file kept an alpha plane).
 
     ``decoder`` picks the VAE decoder (any of the file's latent space, e.g. ``taesd:DIR`` for a
     fast preview); ``model`` is the full pipeline used for restoration (and the decoder when
     ``decoder`` is not given). ``restore_steps`` overrides the file's hint (0 = off).
+    ``max_pixels`` is the decoding ceiling: larger files raise ``bitstream.TooLargeError`` first.
     """
-    q, sdz = latent_coder.read_symbols(data)
+    q, sdz = latent_coder.read_symbols(data, max_pixels=max_pixels)
     latent = torch.from_numpy(latent_coder.dequantize(q, latent_coder.header_steps(sdz), sdz.recon_offset))
     spec = _decoder_spec(sdz, model, decoder)
     autoencoder = models.load_autoencoder(spec, device=device)

@@ -444,17 +444,24 @@ def encode_latent(latent, *, step: float | None = None, max_bytes: int | None = 
     return encode_latent_detailed(latent, step=step, max_bytes=max_bytes, **fields).data
 
 
-def read_symbols(data: bytes) -> tuple[np.ndarray, bitstream.SdzFile]:
-    """Parse, validate and entropy-decode a file: integer symbols (C, h, w) and the header."""
-    sdz = bitstream.read_sdz(data)
+def read_symbols(data: bytes, *, max_pixels: int = bitstream.DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, bitstream.SdzFile]:
+    """Parse, validate and entropy-decode a file: integer symbols (C, h, w) and the header.
+
+    A file declaring more than ``max_pixels`` image pixels (or a latent larger than a 32-channel
+    one of that image) is refused with ``bitstream.TooLargeError`` before anything is allocated.
+    """
+    sdz = bitstream.read_sdz(data, max_pixels=max_pixels)
     if sdz.entropy_model != ENTROPY_MODEL_ID:
         raise bitstream.FieldRangeError(f"unknown entropy model {sdz.entropy_model}")
     return decode_symbols(sdz.payload, sdz.latent_shape), sdz
 
 
-def decode_latent(data: bytes) -> np.ndarray:
-    """The dequantized latent (C, h, w) float32 of a .sdz file; raises ``BitstreamError``."""
-    q, sdz = read_symbols(data)
+def decode_latent(data: bytes, *, max_pixels: int = bitstream.DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """The dequantized latent (C, h, w) float32 of a .sdz file; raises ``BitstreamError``.
+
+    ``max_pixels`` is the decoding ceiling (``bitstream.DEFAULT_MAX_PIXELS``, 8192 x 8192).
+    """
+    q, sdz = read_symbols(data, max_pixels=max_pixels)
     return dequantize(q, header_steps(sdz), sdz.recon_offset)
 
 
