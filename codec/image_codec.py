@@ -106,9 +106,13 @@ def encode_image(
     caption: str = "",
     device: str = "auto",
     notice: Notice = _silent,
+    max_pixels: int = bitstream.DEFAULT_MAX_PIXELS,
 ) -> bytes:
-    """Encode an image (path or PIL image) into .sdz bytes with the autoencoder named by ``model``."""
-    loaded = image_io.load_image(image)
+    """Encode an image (path or PIL image) into .sdz bytes with the autoencoder named by ``model``.
+
+    ``max_pixels`` is the input ceiling, checked from the image header before pixels are read.
+    """
+    loaded = image_io.load_image(image, max_pixels=max_pixels)
     autoencoder = models.load_autoencoder(model, device=device)
     notice(f"encoding {loaded.width}x{loaded.height} with {autoencoder.name}")
     pixels = image_io.pad_to_multiple(image_io.to_tensor(loaded.rgb))

@@ -32,7 +32,7 @@ class LoadedImage:
     height: int
 
 
-def load_image(source: str | Path | Image.Image) -> LoadedImage:
+def load_image(source: str | Path | Image.Image, *, max_pixels: int | None = None) -> LoadedImage:
     """Read a file (or take a Pillow image) and return it upright, as 8-bit RGB plus optional alpha.
 
     Raises ImageReadError with one line naming the file for anything unreadable: missing,
