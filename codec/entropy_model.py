@@ -15,8 +15,8 @@ are themselves computed with Python's correctly rounded ``decimal`` module. Floa
 arithmetic only appears in the encoder's *choices* (fitting weights, picking scales),
 which the decoder never repeats.
 
-Decoding walks the latent in wavefronts ``t = 2 i + j``: every causal neighbour of a
-position lies on an earlier front, so a whole front is decoded with one vectorised call.
+Symbols are coded in wavefronts ``t = 2 i + j`` (every causal neighbour of a position lies
+on an earlier front); ``symbol_decoder`` decodes them in one compiled loop.
 """
 
 from __future__ import annotations
@@ -50,18 +50,22 @@ def _decay_rates() -> np.ndarray:
 DECAY_RATES = _decay_rates()
 
 
-def probability_tables(max_distance: int) -> np.ndarray:
-    """``table[s, d]``: unnormalised integer probability of a value d quarter-symbols away.
+def integer_probability_tables(max_distance: int) -> np.ndarray:
+    """``table[s, d]`` (int64): unnormalised probability of a value d quarter-symbols away.
 
-    Built by the integer recurrence ``t[d+1] = max(1, t[d] * rate >> RATE_BITS)`` and returned
-    as float64, which holds these integers (< 2**25) exactly.
+    Built by the integer recurrence ``t[d+1] = max(1, t[d] * rate >> RATE_BITS)``.
     """
     table = np.empty((NUM_SCALES, max_distance + 1), dtype=np.int64)
     column = np.full(NUM_SCALES, TABLE_TOP, dtype=np.int64)
     for d in range(max_distance + 1):
         table[:, d] = column
         column = np.maximum(1, (column * DECAY_RATES) >> RATE_BITS)
-    return table.astype(np.float64)
+    return table
+
+
+def probability_tables(max_distance: int) -> np.ndarray:
+    """``integer_probability_tables`` as float64 (exact: entries are < 2**25), the form constriction takes."""
+    return integer_probability_tables(max_distance).astype(np.float64)
 
 
 # --- activity buckets -------------------------------------------------------------------
@@ -171,31 +175,12 @@ def padded_plane_neighbours(padded: np.ndarray) -> np.ndarray:
     return np.stack([n.ravel() for n in near])
 
 
-@dataclass
-class Front:
-    """One wavefront as flat indices into a padded (h+1, w+2) plane."""
-
-    rows: np.ndarray
-    cols: np.ndarray
-    at: np.ndarray  # the positions themselves
-    near: np.ndarray  # (4, n): west, north, north-west, north-east
-
-
-def wavefronts(height: int, width: int) -> list[Front]:
-    """Positions grouped by t = 2 i + j; each front only depends on earlier ones."""
-    stride = width + 2
-    fronts = []
-    for t in range(2 * (height - 1) + width):
-        rows = np.arange(max(0, (t - width + 2) // 2), min(height - 1, t // 2) + 1, dtype=np.int64)
-        cols = t - 2 * rows
-        keep = (cols >= 0) & (cols < width)
-        rows, cols = rows[keep], cols[keep]
-        at = (rows + 1) * stride + cols + 1
-        near = np.stack([at - 1, at - stride, at - stride - 1, at - stride + 1])
-        fronts.append(Front(rows, cols, at, near))
-    return fronts
-
-
 def decode_order(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-    fronts = wavefronts(height, width)
-    return np.concatenate([f.rows for f in fronts]), np.concatenate([f.cols for f in fronts])
+    """Rows and columns of all positions in coding order: wavefronts ``t = 2 i + j``, rows ascending.
+
+    Every causal neighbour of a position (west, north-west, north, north-east) lies on an
+    earlier front; ``symbol_decoder`` walks the same order one position at a time.
+    """
+    rows, cols = np.divmod(np.arange(height * width, dtype=np.int64), width)
+    order = np.lexsort((rows, 2 * rows + cols))
+    return rows[order], cols[order]

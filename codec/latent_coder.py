@@ -11,8 +11,6 @@ True
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
-
 import constriction
 import numpy as np
 
@@ -21,6 +19,7 @@ from bitstream.errors import FieldRangeError, PayloadError, TruncatedError
 from bitstream.varint import Reader, write_svarint, write_uvarint
 
 from . import entropy_model as em
+from . import symbol_decoder
 
 ENTROPY_MODEL_ID = 1  # the raster context model of codec/entropy_model.py
 
@@ -77,8 +76,16 @@ def best_recon_offset(latent: np.ndarray, q: np.ndarray, step) -> int:
 
 
 def dequantize(q: np.ndarray, step, recon_offset: int) -> np.ndarray:
+    """Reconstruction points (float32) of symbols q (C, h, w): ``sign(q) (|q| - shrink) step``.
+
+    Computed in float64 one channel at a time, so the temporaries stay one channel large.
+    """
     shrink = recon_offset / bitstream.container.RECON_OFFSET_SCALE
-    return (np.sign(q) * np.maximum(np.abs(q) - shrink, 0) * step).astype(np.float32)
+    steps = np.broadcast_to(np.asarray(step, dtype=np.float64).reshape(-1, 1, 1), (q.shape[0], 1, 1))
+    out = np.empty(q.shape, dtype=np.float32)
+    for c in range(q.shape[0]):
+        out[c] = np.sign(q[c]) * np.maximum(np.abs(q[c]) - shrink, 0) * steps[c]
+    return out
 
 
 # --- fitting the model (encoder only; float is fine here) -------------------------------
@@ -241,14 +248,8 @@ def read_side_info(reader: Reader, n_channels: int) -> em.ModelParams:
 # --- entropy coding of symbols ----------------------------------------------------------
 
 
-@lru_cache(maxsize=8)
-def _fronts(height: int, width: int):
-    return em.wavefronts(height, width)
-
-
-@lru_cache(maxsize=8)
 def _order(height: int, width: int) -> np.ndarray:
-    """Flat (unpadded) indices of all positions in decoding order."""
+    """Flat (unpadded) indices of all positions in coding order."""
     rows, cols = em.decode_order(height, width)
     return rows * width + cols
 
@@ -309,8 +310,11 @@ def _sub_reader(reader: Reader, what: str) -> Reader:
 
 
 def decode_symbols(payload: bytes, shape: tuple[int, int, int]) -> np.ndarray:
-    """Inverse of ``encode_symbols``; any inconsistency raises ``bitstream.PayloadError``."""
-    n_channels, height, width = shape
+    """Inverse of ``encode_symbols``; any inconsistency raises ``bitstream.PayloadError``.
+
+    Memory is the output plus 4 bytes a value; time is linear in the number of values.
+    """
+    n_channels = shape[0]
     try:
         reader = Reader(payload)
         side = _sub_reader(reader, "side information")
@@ -318,44 +322,16 @@ def decode_symbols(payload: bytes, shape: tuple[int, int, int]) -> np.ndarray:
         if side.remaining:
             raise PayloadError("corrupt payload: side information has unread bytes")
         escapes = _sub_reader(reader, "escape stream")
-        words = payload[reader.pos :]
-        if len(words) % 4:
-            raise PayloadError("payload's coded part is not a whole number of 32-bit words")
-        coder = constriction.stream.stack.AnsCoder(np.frombuffer(words, dtype="<u4").astype(np.uint32))
     except (TruncatedError, FieldRangeError) as exc:
         raise PayloadError(f"corrupt payload: {exc}") from None
-
-    makers = _RowMakers(model)
-    values = np.zeros((n_channels, (height + 1) * (width + 2)), dtype=np.int64)
-    errors = np.zeros_like(values)
-    fronts = _fronts(height, width)
-    for c, p in enumerate(model.channels):
-        plane, error_plane = values[c], errors[c]
-        ref_values = values[p.reference] if p.reference >= 0 else None
-        ref_errors = errors[p.reference] if p.reference >= 0 else None
-        scales_of_buckets = model.scales_of_buckets(c)
-        maker = makers(p)
-        for front in fronts:
-            reference = ref_values[front.at] if ref_values is not None else 0
-            quarters = em.predict_quarters(p, plane[front.near], reference)
-            bucket = em.activity_bucket(error_plane[front.near], ref_errors[front.at] if ref_errors is not None else 0)
-            probs = maker.rows(p, quarters, scales_of_buckets[bucket])
-            try:
-                symbols = coder.decode(_FAMILY, probs)
-            except Exception as exc:  # constriction reports exhausted or invalid data
-                raise PayloadError(f"corrupt payload: entropy decoding failed ({exc})") from None
-            decoded = symbols.astype(np.int64) + (p.low - 1)
-            for k in np.flatnonzero((symbols == 0) | (symbols == maker.size - 1)):
-                try:
-                    extra = escapes.uvarint("escaped value", em.MAX_SYMBOL)
-                except (TruncatedError, FieldRangeError) as exc:
-                    raise PayloadError(f"corrupt payload: {exc}") from None
-                decoded[k] = p.low - 1 - extra if symbols[k] == 0 else p.high + 1 + extra
-            plane[front.at] = decoded
-            error_plane[front.at] = em.prediction_error(decoded, quarters)
-    if escapes.remaining:
-        raise PayloadError("corrupt payload: unused escaped values")
-    return values.reshape(n_channels, height + 1, width + 2)[:, 1:, 1:-1].copy()
+    words = payload[reader.pos :]
+    if len(words) % 4:
+        raise PayloadError("payload's coded part is not a whole number of 32-bit words")
+    escape_bytes = payload[escapes.pos : escapes.end]
+    status, symbols = symbol_decoder.decode(np.frombuffer(words, dtype="<u4"), escape_bytes, model, shape)
+    if status != symbol_decoder.OK:
+        raise PayloadError(f"corrupt payload: {symbol_decoder.MESSAGES[status]}")
+    return symbols
 
 
 # --- the public latent-level API --------------------------------------------------------
