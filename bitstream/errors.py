@@ -35,3 +35,7 @@ class TooLargeError(FieldRangeError):
 
 class PayloadError(BitstreamError):
     """The entropy-coded payload cannot be decoded (corrupt or from a foreign encoder)."""
+
+
+class AlphaPlaneError(PayloadError):
+    """The alpha plane is malformed: empty, unknown encoding, corrupt, or not the image's size."""

@@ -19,7 +19,7 @@ from PIL import Image
 
 import bitstream
 
-from . import channel_weighting, image_io, latent_coder, models
+from . import alpha_plane, channel_weighting, image_io, latent_coder, models
 from .errors import LatentSpaceMismatch, SdcodecError
 
 Notice = Callable[[str], None]
@@ -110,7 +110,8 @@ def encode_image(
 ) -> bytes:
     """Encode an image (path or PIL image) into .sdz bytes with the autoencoder named by ``model``.
 
-    ``max_pixels`` is the input ceiling, checked from the image header before pixels are read.
+    ``max_pixels`` is the input ceiling, checked from the image header before pixels are read
+    and before the model is loaded (an oversized image raises ``ImageReadError``).
     """
     loaded = image_io.load_image(image, max_pixels=max_pixels)
     autoencoder = models.load_autoencoder(model, device=device)
@@ -119,7 +120,7 @@ def encode_image(
     with torch.inference_mode():
         latent = autoencoder.encode(pixels)[0]
     multipliers = channel_weighting.step_multipliers(channel_weighting.channel_gains(autoencoder, latent))
-    alpha = image_io.encode_alpha(loaded.alpha) if loaded.alpha is not None else None
+    alpha = alpha_plane.encode_alpha(loaded.alpha) if loaded.alpha is not None else None
     return encode_latent_image(
         latent,
         latent_space=autoencoder.latent_space,
@@ -191,8 +192,12 @@ def decode_image(
     fast preview); ``model`` is the full pipeline used for restoration (and the decoder when
     ``decoder`` is not given). ``restore_steps`` overrides the file's hint (0 = off).
     ``max_pixels`` is the decoding ceiling: larger files raise ``bitstream.TooLargeError`` first.
+    Every defect of the file, its alpha plane included, raises a ``bitstream.BitstreamError``
+    before any model is loaded.
     """
     q, sdz = latent_coder.read_symbols(data, max_pixels=max_pixels)
+    # The alpha plane is part of the file: a defect in it is found here, before any model work.
+    alpha = alpha_plane.decode_alpha(sdz.alpha, sdz.width, sdz.height) if sdz.alpha is not None else None
     latent = torch.from_numpy(latent_coder.dequantize(q, latent_coder.header_steps(sdz), sdz.recon_offset))
     spec = _decoder_spec(sdz, model, decoder)
     autoencoder = models.load_autoencoder(spec, device=device)
@@ -209,7 +214,6 @@ def decode_image(
     with torch.inference_mode():
         pixels = autoencoder.decode(latent[None].float())
     pixels = image_io.crop(pixels, sdz.height, sdz.width)
-    alpha = image_io.decode_alpha(sdz.alpha, sdz.width, sdz.height) if sdz.alpha is not None else None
     return image_io.to_pil(pixels, alpha)
 
 

@@ -1,25 +1,37 @@
 """Image files in and out of the codec: any Pillow image -> 8-bit sRGB + optional alpha -> tensors.
 
 The autoencoders see RGB in [0, 1] with sides padded to a multiple of 8; alpha never goes
-through them: it is stored losslessly beside the latent (``encode_alpha``/``decode_alpha``).
+through them: it is stored losslessly beside the latent (``codec.alpha_plane``, re-exported
+here as ``encode_alpha``/``decode_alpha``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
+import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Iterator
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
 
+import bitstream
+from codec.alpha_plane import decode_alpha, encode_alpha, pillow_limit_at_least
 from codec.errors import ImageReadError
+
+__all__ = [
+    "LoadedImage", "load_image", "to_tensor", "to_pil", "pad_to_multiple", "crop", "encode_alpha", "decode_alpha",
+]
 
 # Pillow modes that carry an alpha channel (premultiplied ones are un-premultiplied by convert).
 _ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
 _SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N"}
+# What a Pillow reader raises when a file is not of its format (Image.open moves on to the next).
+_NOT_THIS_FORMAT = (SyntaxError, IndexError, TypeError, struct.error)
 
 
 @dataclass
@@ -32,19 +44,30 @@ class LoadedImage:
     height: int
 
 
-def load_image(source: str | Path | Image.Image, *, max_pixels: int | None = None) -> LoadedImage:
+def load_image(
+    source: str | Path | IO[bytes] | Image.Image, *, max_pixels: int | None = bitstream.DEFAULT_MAX_PIXELS
+) -> LoadedImage:
     """Read a file (or take a Pillow image) and return it upright, as 8-bit RGB plus optional alpha.
 
-    Raises ImageReadError with one line naming the file for anything unreadable: missing,
-    not an image, truncated or corrupt, or in a mode that cannot be converted.
+    ``max_pixels`` is the input ceiling (None: the default, ``bitstream.DEFAULT_MAX_PIXELS``),
+    checked on the size the file's header declares before any pixel is decoded. It takes the
+    place of Pillow's own guard (``Image.MAX_IMAGE_PIXELS``): a larger explicit ceiling works.
+    Raises ImageReadError with one line naming the file for anything unreadable or too large:
+    missing, not an image, truncated or corrupt, above the ceiling, or in an unconvertible mode.
     """
+    ceiling = bitstream.DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
     if isinstance(source, Image.Image):
-        return _from_pil(source, "<image>")
-    name = str(source)
+        _check_ceiling(source.size, ceiling, "<image>")
+        with pillow_limit_at_least(ceiling):
+            return _from_pil(source, "<image>")
+    name = str(getattr(source, "name", "<stream>")) if hasattr(source, "read") else str(source)
     try:
-        with Image.open(source) as image:
-            image.load()  # decode everything now, so truncation is caught here
-            return _from_pil(image, name)
+        with _binary_file(source) as fp, pillow_limit_at_least(ceiling):
+            with _open_header(fp, name if isinstance(source, (str, Path)) else "") as image:
+                _check_ceiling(image.size, ceiling, name)
+                image.load()  # decode everything now, so truncation is caught here
+                _check_ceiling(image.size, ceiling, name)  # an animated GIF may grow its canvas on load
+                return _from_pil(image, name)
     except ImageReadError:
         raise
     except FileNotFoundError:
@@ -55,14 +78,62 @@ def load_image(source: str | Path | Image.Image, *, max_pixels: int | None = Non
         reason = "permission denied"
     except UnidentifiedImageError:
         reason = "not an image file (format not recognised)"
-    except Image.DecompressionBombError as exc:
-        reason = f"image too large ({exc})"
+    except Image.DecompressionBombError as exc:  # a reader that checks a size of its own (WebP, GIF frames, TIFF)
+        reason = f"image too large ({exc}); the ceiling is {ceiling} pixels, raise it with --max-pixels (max_pixels=)"
     except OSError as exc:
         text = str(exc)
         reason = "truncated image file" if "runcated" in text else f"corrupt image data ({text})"
     except Exception as exc:  # Pillow's decoders raise SyntaxError, ValueError, struct.error, EOFError...
         reason = f"corrupt image data ({type(exc).__name__}: {exc})"
     raise ImageReadError(_one_line(f"cannot read image {name}: {reason}"))
+
+
+def _check_ceiling(size: tuple[int, int], ceiling: int, name: str) -> None:
+    width, height = size
+    if width * height > ceiling:
+        raise ImageReadError(
+            f"cannot read image {name}: {width}x{height} ({width * height} pixels) is above the ceiling of "
+            f"{ceiling} pixels; raise it with --max-pixels (max_pixels= in Python)"
+        )
+
+
+@contextlib.contextmanager
+def _binary_file(source: str | Path | IO[bytes]) -> Iterator[IO[bytes]]:
+    """A seekable binary file for a path (opened and closed here) or a file object (left open)."""
+    if not hasattr(source, "read"):
+        with open(source, "rb") as fp:
+            yield fp
+        return
+    try:
+        source.seek(0)
+    except (AttributeError, io.UnsupportedOperation, OSError):
+        source = io.BytesIO(source.read())  # a pipe or socket: the readers need to seek
+    yield source
+
+
+def _open_header(fp: IO[bytes], filename: str) -> ImageFile.ImageFile:
+    """``Image.open`` without its global size check: find the reader and parse the header, no pixels.
+
+    ``Image.open`` warns above ``Image.MAX_IMAGE_PIXELS`` and refuses above twice that before
+    the caller sees the size, so neither the caller's ceiling nor a quiet stderr would hold.
+    The readers are tried the way ``Image.open`` tries them: common formats first, then all.
+    """
+    prefix = fp.read(16)
+    tried: set[str] = set()
+    for register in (Image.preinit, Image.init):
+        register()
+        for fmt in [f for f in Image.ID if f not in tried]:
+            tried.add(fmt)
+            factory, accept = Image.OPEN[fmt]
+            verdict = accept(prefix) if accept else True
+            if not verdict or isinstance(verdict, str):  # a string is Pillow's "looks like it, but unsupported"
+                continue
+            fp.seek(0)
+            try:
+                return factory(fp, filename)
+            except _NOT_THIS_FORMAT:
+                continue
+    raise UnidentifiedImageError("cannot identify image file")
 
 
 def _from_pil(image: Image.Image, name: str) -> LoadedImage:
@@ -185,60 +256,3 @@ def pad_to_multiple(x: torch.Tensor, multiple: int = 8) -> torch.Tensor:
 def crop(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """Undo ``pad_to_multiple``: keep the top-left ``height`` x ``width``."""
     return x[..., :height, :width]
-
-
-# Alpha planes are stored losslessly, as the smallest of a few encodings. The first byte says which.
-_ALPHA_CONSTANT = 0  # one more byte: the value every pixel has
-_ALPHA_PNG = 1  # a PNG (8-bit gray, or 1-bit when alpha is only 0/255)
-_ALPHA_WEBP = 2  # a lossless WebP of the plane repeated in R, G and B
-_WEBP_MAX_SIDE = 16383
-_WEBP_SLOW_METHOD_MAX_PIXELS = 1 << 20
-
-
-def encode_alpha(alpha: np.ndarray) -> bytes:
-    """uint8 (H, W) alpha -> compact lossless bytes (bit-exact through ``decode_alpha``)."""
-    alpha = np.ascontiguousarray(alpha, dtype=np.uint8)
-    if alpha.ndim != 2:
-        raise ValueError(f"expected an (H, W) alpha plane, got shape {alpha.shape}")
-    if alpha.size and (alpha == alpha.flat[0]).all():
-        return bytes([_ALPHA_CONSTANT, int(alpha.flat[0])])
-    candidates = [bytes([_ALPHA_PNG]) + _save(Image.fromarray(alpha, "L"), "PNG", optimize=True)]
-    if np.isin(alpha, (0, 255)).all():
-        bilevel = Image.fromarray(alpha, "L").convert("1", dither=Image.Dither.NONE)
-        candidates.append(bytes([_ALPHA_PNG]) + _save(bilevel, "PNG", optimize=True))
-    if max(alpha.shape) <= _WEBP_MAX_SIDE:
-        gray_rgb = Image.fromarray(np.repeat(alpha[..., None], 3, axis=2), "RGB")
-        method = 6 if alpha.size <= _WEBP_SLOW_METHOD_MAX_PIXELS else 4  # 6 is ~10% smaller, ~10x slower
-        candidates.append(bytes([_ALPHA_WEBP]) + _save(gray_rgb, "WEBP", lossless=True, quality=100, method=method))
-    return min(candidates, key=len)
-
-
-def decode_alpha(data: bytes, width: int, height: int) -> np.ndarray:
-    """Inverse of ``encode_alpha``; raises ValueError if the data is not an alpha plane of that size."""
-    if not data:
-        raise ValueError("alpha plane is empty")
-    kind, body = data[0], data[1:]
-    if kind == _ALPHA_CONSTANT:
-        if len(body) != 1:
-            raise ValueError("constant alpha plane must hold exactly one value")
-        return np.full((height, width), body[0], dtype=np.uint8)
-    if kind not in (_ALPHA_PNG, _ALPHA_WEBP):
-        raise ValueError(f"unknown alpha plane encoding {kind}")
-    try:
-        with Image.open(io.BytesIO(body)) as image:
-            image.load()
-            if image.mode in ("L", "1"):
-                plane = np.asarray(image.convert("L"))
-            else:  # WebP: the plane is in each of R, G, B
-                plane = np.asarray(image.convert("RGB"))[..., 0]
-    except Exception as exc:
-        raise ValueError(_one_line(f"alpha plane is corrupt ({exc})")) from None
-    if plane.shape != (height, width):
-        raise ValueError(f"alpha plane is {plane.shape[1]}x{plane.shape[0]}, expected {width}x{height}")
-    return np.ascontiguousarray(plane)
-
-
-def _save(image: Image.Image, fmt: str, **options) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, fmt, **options)
-    return buffer.getvalue()

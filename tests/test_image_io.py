@@ -9,6 +9,7 @@ import pytest
 import torch
 from PIL import Image, ImageCms
 
+from bitstream.errors import AlphaPlaneError
 from codec.errors import ImageReadError
 from codec.image_io import (
     LoadedImage,
@@ -273,7 +274,7 @@ def test_alpha_encoding_is_compact():
 
 def test_alpha_size_mismatch_is_refused():
     data = encode_alpha(noise(10, 12, 1))
-    with pytest.raises(ValueError):
+    with pytest.raises(AlphaPlaneError, match="12x10, the image is 12x11"):
         decode_alpha(data, 12, 11)
-    with pytest.raises(ValueError):
+    with pytest.raises(AlphaPlaneError, match="not a valid PNG"):
         decode_alpha(b"\x01garbage", 12, 10)
