@@ -1,10 +1,66 @@
-"""A Pillow plugin: once ``codec`` is imported, ``Image.open("x.sdz")`` decodes with the default models."""
+"""A Pillow plugin: once ``codec`` is imported, ``Image.open("x.sdz")`` reads .sdz files.
+
+Opening reads only the header (size, mode, caption). Decoding needs an autoencoder, and a
+file from a stranger must not make Pillow download gigabytes of weights, so ``load()``
+decodes only with a model the user chose: ``configure(model=...)`` (or ``decoder=...``),
+else the ``SDCODEC_MODEL`` environment variable; without either it raises OSError.
+"""
 
 from __future__ import annotations
+
+import dataclasses
+import os
 
 from PIL import Image, ImageFile
 
 import bitstream
+
+NOT_CONFIGURED = (
+    "no model configured for decoding .sdz files in Pillow: call "
+    "codec.pil_plugin.configure(model=SPEC) or set SDCODEC_MODEL (e.g. taesd:DIR, taef2:DIR or a local diffusers VAE)"
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """What ``load()`` decodes with; see ``configure``."""
+
+    model: str | None = None
+    decoder: str | None = None
+    max_pixels: int = bitstream.DEFAULT_MAX_PIXELS
+    restore_steps: int | None = 0
+    device: str = "auto"
+
+
+_settings = Settings()
+
+
+def configure(
+    model: str | None = None,
+    decoder: str | None = None,
+    *,
+    max_pixels: int = bitstream.DEFAULT_MAX_PIXELS,
+    restore_steps: int | None = 0,
+    device: str = "auto",
+) -> None:
+    """Choose how ``Image.open(...).load()`` decodes .sdz files (``configure()`` alone unsets it).
+
+    ``model`` and ``decoder`` are model SPECs as in ``decode_image`` (a hub id here is the
+    user's own choice to download). ``max_pixels`` is the decoding ceiling; note that Pillow's
+    own guard (``Image.MAX_IMAGE_PIXELS``) also applies to the declared size at ``Image.open``,
+    so a ceiling above it needs that raised too. ``restore_steps``: 0 (the default, a plain
+    VAE decode), N, or None for the file's hint (U-Net restoration with ``model``).
+    """
+    global _settings
+    _settings = Settings(model, decoder, max_pixels, restore_steps, device)
+
+
+def settings() -> Settings:
+    """The settings ``load()`` would use now: ``configure``'s, with ``SDCODEC_MODEL`` as the model fallback."""
+    model = _settings.model
+    if model is None and _settings.decoder is None:
+        model = os.environ.get("SDCODEC_MODEL") or None
+    return dataclasses.replace(_settings, model=model)
 
 
 def _accept(prefix: bytes) -> bool:
@@ -31,10 +87,29 @@ class SdzImageFile(ImageFile.ImageFile):
 
     def load(self):
         if self._im is None:
-            from .image_codec import decode_image
-
-            self.im = decode_image(self._sdz_data).im
+            self.im = _decode(self._sdz_data).im
         return Image.Image.load(self)
+
+
+def _decode(data: bytes) -> Image.Image:
+    """Decode with the configured model; every failure is an OSError (Pillow's convention) with one line."""
+    from .errors import SdcodecError
+    from .image_codec import decode_image
+
+    chosen = settings()
+    if chosen.model is None and chosen.decoder is None:
+        raise OSError(NOT_CONFIGURED)
+    # Restoration without a configured pipeline would fetch the default one: only with ``model``.
+    restore_steps = chosen.restore_steps if chosen.model is not None else 0
+    try:
+        return decode_image(
+            data, model=chosen.model, decoder=chosen.decoder, restore_steps=restore_steps,
+            device=chosen.device, max_pixels=chosen.max_pixels,
+        )
+    except bitstream.TooLargeError as exc:
+        raise OSError(f"cannot decode .sdz: {exc}; in Pillow use codec.pil_plugin.configure(max_pixels=N)") from exc
+    except (bitstream.BitstreamError, SdcodecError) as exc:
+        raise OSError(f"cannot decode .sdz: {exc}") from exc
 
 
 Image.register_open(SdzImageFile.format, SdzImageFile, _accept)
