@@ -48,7 +48,7 @@ INTERESTING_VALUES = (0, 1, 2, 7, 8, 15, 16, 31, 32, 127, 128, 255, 256, 1023, 1
 
 def seed_corpus() -> dict[str, bytes]:
     """Small valid files covering every header feature and the decoder's special cases."""
-    from codec import image_io, latent_coder
+    from codec import alpha_plane, latent_coder
 
     rng = np.random.default_rng(0)
     seeds = {}
@@ -59,11 +59,11 @@ def seed_corpus() -> dict[str, bytes]:
     seeds["channel-steps-caption"] = latent_coder.encode_latent(
         rng.normal(size=(4, 6, 9)), step=0.6, channel_steps=(16, 8, 40, 255), caption="fuzz me", restore_steps=2
     )
-    alpha = image_io.encode_alpha((np.arange(48 * 40).reshape(40, 48) % 251).astype(np.uint8))
+    alpha = alpha_plane.encode_alpha((np.arange(48 * 40).reshape(40, 48) % 251).astype(np.uint8))
     seeds["sd1-alpha"] = latent_coder.encode_latent(
         rng.normal(size=(4, 5, 6)), step=0.4, latent_space="sd1", width=48, height=40, alpha=alpha
     )
-    bilevel = image_io.encode_alpha(np.where(np.arange(64 * 64).reshape(64, 64) % 7 == 0, 0, 255).astype(np.uint8))
+    bilevel = alpha_plane.encode_alpha(np.where(np.arange(64 * 64).reshape(64, 64) % 7 == 0, 0, 255).astype(np.uint8))
     seeds["flux2-bilevel-alpha"] = latent_coder.encode_latent(
         rng.normal(size=(32, 8, 8)), step=0.8, latent_space="flux2", width=64, height=64, alpha=bilevel
     )
@@ -145,12 +145,9 @@ def make_mutant(seed_file: bytes, rng: random.Random, others: list[bytes], crc_f
 
 def decode_without_model(data: bytes) -> None:
     """Everything ``sdcodec decode`` does with a file before loading a model."""
-    from codec import image_io, latent_coder
+    from codec import image_codec
 
-    q, sdz = latent_coder.read_symbols(data)
-    latent_coder.dequantize(q, latent_coder.header_steps(sdz), sdz.recon_offset)
-    if sdz.alpha is not None:
-        image_io.decode_alpha(sdz.alpha, sdz.width, sdz.height)
+    image_codec.unpack_file(data)
 
 
 def _expected_errors() -> tuple[type, ...]:

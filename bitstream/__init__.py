@@ -13,6 +13,7 @@ from .container import (
     write_sdz,
 )
 from .errors import (
+    AlphaPlaneError,
     BadMagicError,
     BitstreamError,
     ChecksumError,
@@ -27,6 +28,6 @@ from .latent_spaces import LATENT_SPACES, LatentSpace
 
 __all__ = [
     "DEFAULT_MAX_PIXELS", "MAGIC", "RAW_LATENT_SPACE", "STEP_SCALE", "VERSION", "SdzFile", "header_size", "read_sdz", "step_to_code",
-    "write_sdz", "BadMagicError", "BitstreamError", "ChecksumError", "FieldRangeError", "PayloadError",
+    "write_sdz", "AlphaPlaneError", "BadMagicError", "BitstreamError", "ChecksumError", "FieldRangeError", "PayloadError",
     "TooLargeError", "TrailingBytesError", "TruncatedError", "UnknownVersionError", "LATENT_SPACES", "LatentSpace",
 ]

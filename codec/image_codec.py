@@ -175,6 +175,17 @@ def _restore(latent, q, sdz, data, *, model, steps, consistency, device, notice)
     )
 
 
+def unpack_file(data: bytes, *, max_pixels: int = bitstream.DEFAULT_MAX_PIXELS):
+    """Everything decoding does before any model work: (symbols, header, latent, alpha or None).
+
+    The alpha plane is part of the file: a defect in it is a ``BitstreamError`` found here, with
+    the rest of the file's defects, before a model is loaded (the fuzzer calls this function).
+    """
+    q, sdz = latent_coder.read_symbols(data, max_pixels=max_pixels)
+    alpha = alpha_plane.decode_alpha(sdz.alpha, sdz.width, sdz.height) if sdz.alpha is not None else None
+    return q, sdz, latent_coder.dequantize(q, latent_coder.header_steps(sdz), sdz.recon_offset), alpha
+
+
 def decode_image(
     data: bytes,
     *,
@@ -195,10 +206,8 @@ def decode_image(
     Every defect of the file, its alpha plane included, raises a ``bitstream.BitstreamError``
     before any model is loaded.
     """
-    q, sdz = latent_coder.read_symbols(data, max_pixels=max_pixels)
-    # The alpha plane is part of the file: a defect in it is found here, before any model work.
-    alpha = alpha_plane.decode_alpha(sdz.alpha, sdz.width, sdz.height) if sdz.alpha is not None else None
-    latent = torch.from_numpy(latent_coder.dequantize(q, latent_coder.header_steps(sdz), sdz.recon_offset))
+    q, sdz, latent, alpha = unpack_file(data, max_pixels=max_pixels)
+    latent = torch.from_numpy(latent)
     spec = _decoder_spec(sdz, model, decoder)
     autoencoder = models.load_autoencoder(spec, device=device)
     if autoencoder.latent_space != sdz.latent_space:
