@@ -35,6 +35,10 @@ class Autoencoder(Protocol):
         """(N, C, h, w) float32 -> (N, 3, 8h, 8w) float32 clamped to [0, 1] (N > 1 for small latents)."""
         ...
 
+    def decode_with_grad(self, latent: torch.Tensor) -> torch.Tensor:
+        """``decode`` of a small latent (no tiling) that autograd can differentiate w.r.t. the latent."""
+        ...
+
 
 def compute_dtype(device: torch.device) -> torch.dtype:
     """fp16 on GPUs (CUDA, MPS), fp32 on CPU."""
@@ -149,6 +153,12 @@ class DiffusersVAE:
         unscaled = latent.float() / self.scaling_factor + self.shift_factor
         image = self._run(lambda z: self.vae.decode(z).sample, unscaled)
         return ((image + 1) / 2).clamp(0, 1).contiguous()
+
+    def decode_with_grad(self, latent: torch.Tensor) -> torch.Tensor:
+        _check_latent(latent, self.latent_channels, self.name)
+        self.vae.disable_tiling()
+        unscaled = latent.to(self.device, self.dtype) / self.scaling_factor + self.shift_factor
+        return ((self.vae.decode(unscaled).sample.float() + 1) / 2).clamp(0, 1)
 
     def __repr__(self) -> str:
         return f"DiffusersVAE({self.name!r}, space={self.latent_space}, device={self.device})"
@@ -365,6 +375,10 @@ class TinyAutoencoder:
                               tile=self.tile_size // DOWNSCALE, overlap=self.tile_overlap // DOWNSCALE,
                               scale=DOWNSCALE)
         return image.clamp(0, 1).contiguous()
+
+    def decode_with_grad(self, latent: torch.Tensor) -> torch.Tensor:
+        _check_latent(latent, self.latent_channels, self.name)
+        return self.decoder(latent.to(self.device, self.dtype)).float().clamp(0, 1)
 
     def __repr__(self) -> str:
         return f"TinyAutoencoder({self.name!r}, space={self.latent_space}, device={self.device})"

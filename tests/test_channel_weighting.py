@@ -1,6 +1,7 @@
 """Per-channel steps follow the decoder's sensitivity."""
 
 import numpy as np
+import pytest
 import torch
 
 from codec.channel_weighting import channel_gains, step_multipliers
@@ -15,11 +16,28 @@ class ScaledDecoder:
     def decode(self, latent):
         return (latent * self.weights).sum(dim=1, keepdim=True)
 
+    decode_with_grad = decode
+
 
 def test_gains_match_a_known_linear_decoder():
     decoder = ScaledDecoder([1.0, 2.0, 0.5, 4.0])
     gains = channel_gains(decoder, torch.zeros(4, 20, 20))
     np.testing.assert_allclose(gains / gains[0], [1, 4, 0.25, 16], rtol=0.15)
+    np.testing.assert_array_equal(gains, channel_gains(decoder, torch.zeros(4, 20, 20)))  # deterministic
+
+
+def test_gains_of_a_nonlinear_decoder_follow_its_local_slope():
+    """A decoder whose channel 1 saturates (tanh of a large value) has almost no gain there."""
+
+    class Saturating:
+        def decode_with_grad(self, latent):
+            return torch.tanh(latent).sum(dim=1, keepdim=True)
+
+    latent = torch.zeros(2, 16, 16)
+    latent[1] = 5.0
+    gains = channel_gains(Saturating(), latent)
+    assert gains[0] == pytest.approx(1.0, rel=0.2)  # tanh'(0) = 1
+    assert gains[1] < 1e-6 * gains[0]
 
 
 def test_multipliers_are_inverse_square_root_of_gains_with_unit_geometric_mean():

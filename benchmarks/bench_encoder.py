@@ -1,0 +1,112 @@
+"""BD-rate of an encoder setting against a baseline run, on Kodak with TAEF2.
+
+    python -m benchmarks.bench_encoder --label new [--option effort=2] [--code DIR] [--images 24]
+    python -m benchmarks.bench_encoder --compare baseline new
+
+Each run encodes every image at four qualities through the public API (``encode_image`` then
+``decode_image``, exactly what ``sdcodec encode``/``decode`` do), records bpp, PSNR, MS-SSIM and
+the encode seconds, and writes ``benchmarks/cache/encoder-<label>.json`` (resumable: images
+already there are skipped). ``--code DIR`` imports ``codec`` from another checkout, e.g. a git
+worktree of the previous main, so "against the previous main" is measured by the same harness.
+``--compare A B`` prints the BD-rate of B against A (per image, then the mean) for PSNR and
+MS-SSIM, and the ratio of their encode times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+CACHE = Path(__file__).resolve().parent / "cache"
+QUALITIES = (20, 30, 40, 50)
+
+
+def _path(label: str) -> Path:
+    return CACHE / f"encoder-{label}.json"
+
+
+def _parse_options(pairs: list[str]) -> dict:
+    options = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        options[key] = int(value) if value.lstrip("-").isdigit() else value
+    return options
+
+
+def run(label: str, options: dict, images: int, code: Path | None) -> None:
+    if code is not None:
+        sys.path.insert(0, str(code.resolve()))
+    import torch
+    from PIL import Image
+
+    import codec
+    from benchmarks.metrics import ms_ssim, psnr
+
+    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "1")))
+    spec = f"taef2:{SHARED / 'weights' / 'taef2'}"
+    path = _path(label)
+    results = json.loads(path.read_text()) if path.exists() else {"options": options, "code": str(code), "images": {}}
+    for image_path in sorted((SHARED / "datasets" / "kodak").glob("*.png"))[:images]:
+        if image_path.stem in results["images"]:
+            continue
+        reference = np.asarray(Image.open(image_path).convert("RGB"))
+        points = []
+        for quality in QUALITIES:
+            start = time.perf_counter()
+            data = codec.encode_image(str(image_path), model=spec, quality=quality, device="cpu", **options)
+            seconds = time.perf_counter() - start
+            decoded = np.asarray(codec.decode_image(data, model=spec, device="cpu").convert("RGB"))
+            points.append({"quality": quality, "bpp": 8 * len(data) / reference[..., 0].size,
+                           "psnr": psnr(reference, decoded), "ms_ssim": ms_ssim(reference, decoded)[0],
+                           "encode_s": seconds})
+        results["images"][image_path.stem] = points
+        CACHE.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(results, indent=1))
+        best = points[-1]
+        print(f"{label} {image_path.stem}: q{best['quality']} {best['bpp']:.3f} bpp {best['psnr']:.2f} dB "
+              f"(load {os.getloadavg()[0]:.2f})", flush=True)
+
+
+def compare(anchor_label: str, test_label: str) -> None:
+    from benchmarks.bdrate import bd_rate
+
+    anchor = json.loads(_path(anchor_label).read_text())["images"]
+    test = json.loads(_path(test_label).read_text())["images"]
+    common = sorted(set(anchor) & set(test))
+    print(f"BD-rate of {test_label} against {anchor_label} on {len(common)} Kodak images (TAEF2, qualities {QUALITIES}):")
+    for metric in ("psnr", "ms_ssim"):
+        values = []
+        for name in common:
+            a, t = anchor[name], test[name]
+            value = bd_rate([p["bpp"] for p in a], [p[metric] for p in a], [p["bpp"] for p in t], [p[metric] for p in t])
+            if value is not None:
+                values.append(value)
+        print(f"  {metric}: mean {np.mean(values):+.2f}%  (median {np.median(values):+.2f}%, "
+              f"range {min(values):+.1f}% .. {max(values):+.1f}%, {len(values)} images)")
+    ratio = [sum(p["encode_s"] for p in test[n]) / sum(p["encode_s"] for p in anchor[n]) for n in common]
+    print(f"  encode time {test_label} / {anchor_label}: {np.mean(ratio):.2f}x (mean over images; runs may differ in load)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--label")
+    parser.add_argument("--option", action="append", default=[], help="encode_image keyword, e.g. effort=2")
+    parser.add_argument("--code", type=Path, help="import codec from this checkout instead")
+    parser.add_argument("--images", type=int, default=24)
+    parser.add_argument("--compare", nargs=2, metavar=("ANCHOR", "TEST"))
+    args = parser.parse_args()
+    if args.compare:
+        compare(*args.compare)
+    else:
+        run(args.label, _parse_options(args.option), args.images, args.code)
+
+
+if __name__ == "__main__":
+    main()
