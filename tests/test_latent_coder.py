@@ -143,6 +143,21 @@ def test_rate_control_fits_and_is_tight():
     assert np.mean((decode_latent(large.data) - latent) ** 2) < np.mean((decode_latent(small.data) - latent) ** 2)
 
 
+def test_rate_control_aims_instead_of_bisecting(monkeypatch):
+    """A calibrated entropy estimate aims each trial: a handful of real encodes, not fifteen."""
+    calls = []
+    real = latent_coder._encode_at
+    monkeypatch.setattr(latent_coder, "_encode_at", lambda *args: calls.append(args[1]) or real(*args))
+    latent = correlated_latent((8, 48, 48), seed=3)
+    for budget in (1500, 4000, 9000):
+        calls.clear()
+        result = latent_coder.encode_latent_detailed(latent, max_bytes=budget)
+        assert len(result.data) <= budget
+        assert len(calls) <= 9, f"{len(calls)} encodes for {budget} bytes"
+        finer = latent_coder.encode_latent_detailed(latent, step=result.step * 0.99)
+        assert len(finer.data) > budget or finer.step == result.step
+
+
 def test_rate_control_impossible_budget_is_a_clear_error():
     with pytest.raises(ValueError, match="cannot fit in 10 bytes"):
         encode_latent(correlated_latent((4, 16, 16)), max_bytes=10)
