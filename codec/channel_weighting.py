@@ -36,7 +36,7 @@ def channel_gains(autoencoder, latent: torch.Tensor, side: int = PROBE_SIDE, pro
 
     Deterministic: the random vectors come from a fixed seed.
     """
-    crop = _central_crop(latent.detach().float(), side).contiguous()[None].requires_grad_(True)
+    crop = _central_crop(latent.detach().float(), side).clone()[None].requires_grad_(True)  # clone: not an inference tensor
     generator = torch.Generator().manual_seed(0)
     total = torch.zeros(crop.shape[1], dtype=torch.float64)
     with torch.enable_grad():

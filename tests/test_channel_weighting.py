@@ -43,3 +43,12 @@ def test_gains_of_a_nonlinear_decoder_follow_its_local_slope():
 def test_multipliers_are_inverse_square_root_of_gains_with_unit_geometric_mean():
     assert step_multipliers(np.array([1.0, 4.0, 0.25, 1.0])) == (16, 8, 32, 16)
     assert step_multipliers(np.array([1.0, 1e9])) == (64, 4)  # clipped to [1/4, 4]
+
+
+def test_gains_of_an_inference_mode_latent_the_size_of_the_crop():
+    """encode_image's latent comes from inference mode; a latent no larger than the crop is not copied by cropping."""
+    decoder = ScaledDecoder([1.0, 2.0])
+    with torch.inference_mode():
+        latent = torch.zeros(2, 8, 8)
+    gains = channel_gains(decoder, latent)
+    np.testing.assert_allclose(gains / gains[0], [1, 4], rtol=1e-6)
