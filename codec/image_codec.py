@@ -19,12 +19,13 @@ from PIL import Image
 
 import bitstream
 
-from . import alpha_plane, channel_weighting, image_io, latent_coder, models
+from . import alpha_plane, channel_weighting, image_io, latent_coder, latent_refinement, models
 from .errors import LatentSpaceMismatch, SdcodecError
 
 Notice = Callable[[str], None]
 
 DEFAULT_QUALITY = 50
+DEFAULT_EFFORT = 1  # the fast encoder; 2-4 refine the latent through the decoder (see encode_image)
 # Quality 1..100 maps log-linearly onto the quantization step (latent units, std about 1):
 # Q=1 -> 4.0, Q=34 -> 1.0, Q=50 -> about 0.51, Q=100 -> about 0.063. Higher is finer and larger.
 _STEP_AT_Q1 = 4.0
@@ -107,12 +108,18 @@ def encode_image(
     device: str = "auto",
     notice: Notice = _silent,
     max_pixels: int = bitstream.DEFAULT_MAX_PIXELS,
+    effort: int = DEFAULT_EFFORT,
 ) -> bytes:
     """Encode an image (path or PIL image) into .sdz bytes with the autoencoder named by ``model``.
 
     ``max_pixels`` is the input ceiling, checked from the image header before pixels are read
     and before the model is loaded (an oversized image raises ``ImageReadError``).
+    ``effort`` 1 sends the encoder's latent rounded; 2 to 4 search, through the file's own decoder,
+    for the latent whose quantized version decodes best (``latent_refinement``), at 4, 12 and 30
+    decoder passes (forward and backward). Every decoder reads the result: only the encoder changes.
     """
+    if not 1 <= effort <= latent_refinement.MAX_EFFORT:
+        raise SdcodecError(f"effort must be between 1 and {latent_refinement.MAX_EFFORT}, got {effort}")
     loaded = image_io.load_image(image, max_pixels=max_pixels)
     autoencoder = models.load_autoencoder(model, device=device)
     notice(f"encoding {loaded.width}x{loaded.height} with {autoencoder.name}")
@@ -121,18 +128,25 @@ def encode_image(
         latent = autoencoder.encode(pixels)[0]
     multipliers = channel_weighting.step_multipliers(channel_weighting.channel_gains(autoencoder, latent))
     alpha = alpha_plane.encode_alpha(loaded.alpha) if loaded.alpha is not None else None
-    return encode_latent_image(
-        latent,
-        latent_space=autoencoder.latent_space,
-        width=loaded.width,
-        height=loaded.height,
-        quality=quality,
-        bpp=bpp,
-        size=size,
-        caption=caption,
-        alpha=alpha,
-        channel_steps=multipliers,
+    fields = dict(
+        latent_space=autoencoder.latent_space, width=loaded.width, height=loaded.height, quality=quality, bpp=bpp,
+        size=size, caption=caption, alpha=alpha, channel_steps=multipliers,
     )
+    if effort > 1:
+        refinement = latent_refinement.EFFORTS[effort]
+        notice(f"refining the latent (effort {effort}: {refinement.iterations} decoder passes)")
+        latent = _refined(autoencoder, pixels, latent, refinement, fields)
+    return encode_latent_image(latent, **fields)
+
+
+def _refined(autoencoder, pixels: torch.Tensor, latent: torch.Tensor, refinement, fields: dict) -> torch.Tensor:
+    """The latent refined at the steps the unrefined one gets (quality, or the rate search's step).
+
+    With --bpp/--size the caller searches the step again on the refined latent, so the ceiling holds.
+    """
+    start = bitstream.read_sdz(encode_latent_image(latent, **fields))
+    steps = torch.from_numpy(latent_coder.header_steps(start)).float()
+    return latent_refinement.refine_latent(autoencoder, pixels, latent, steps, 8 * len(start.payload), refinement)
 
 
 # --- decoding ---------------------------------------------------------------------------

@@ -1,0 +1,92 @@
+"""Encoder-side latent search (--effort 2-4): better decoded images at about the same size, deterministically."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from codec import latent_coder, latent_refinement
+from codec.latent_refinement import Refinement, refine_latent
+
+
+class ConvDecoder:
+    """A fixed random transposed convolution: 4-channel latent -> 3 x 8h x 8w pixels, differentiable."""
+
+    def __init__(self):
+        generator = torch.Generator().manual_seed(0)
+        self.weight = torch.randn(4, 3, 8, 8, generator=generator) * 0.2
+
+    def decode_with_grad(self, latent):
+        return torch.sigmoid(torch.nn.functional.conv_transpose2d(latent, self.weight, stride=8))
+
+
+def quantized_error(decoder, target, latent, steps):
+    symbols = torch.round(latent / steps)
+    with torch.no_grad():
+        return float(torch.mean((decoder.decode_with_grad((symbols * steps)[None]) - target) ** 2))
+
+
+@pytest.fixture(scope="module")
+def problem():
+    decoder = ConvDecoder()
+    generator = torch.Generator().manual_seed(1)
+    truth = torch.randn(4, 12, 12, generator=generator)
+    target = decoder.decode_with_grad(truth[None]).detach()
+    encoder_output = truth + 0.3 * torch.randn(4, 12, 12, generator=generator)  # an imperfect encoder
+    steps = torch.full((4, 1, 1), 0.5)
+    bits = 8 * len(latent_coder.encode_latent(encoder_output, step=0.5))
+    return decoder, target, encoder_output, steps, bits
+
+
+def test_refinement_lowers_the_error_of_the_quantized_latent(problem):
+    decoder, target, latent, steps, bits = problem
+    before = quantized_error(decoder, target, latent, steps)
+    refined = refine_latent(decoder, target, latent, steps, bits, Refinement(12, 0.05))
+    assert quantized_error(decoder, target, refined, steps) < 0.7 * before
+    assert refined.shape == latent.shape and torch.isfinite(refined).all()
+
+
+def test_refinement_is_deterministic_and_zero_iterations_change_nothing(problem):
+    decoder, target, latent, steps, bits = problem
+    first = refine_latent(decoder, target, latent, steps, bits, Refinement(4, 0.05))
+    torch.testing.assert_close(first, refine_latent(decoder, target, latent, steps, bits, Refinement(4, 0.05)), rtol=0, atol=0)
+    assert refine_latent(decoder, target, latent, steps, bits, Refinement(0)) is latent
+
+
+def test_tiles_refine_every_part_of_a_large_latent(problem, monkeypatch):
+    decoder, target, latent, steps, bits = problem
+    monkeypatch.setattr(latent_refinement, "TILE", 5)  # 12x12 -> tiles of 5, 5 and 2 per side
+    monkeypatch.setattr(latent_refinement, "MARGIN", 2)
+    refined = refine_latent(decoder, target, latent, steps, bits, Refinement(12, 0.05))
+    assert quantized_error(decoder, target, refined, steps) < 0.8 * quantized_error(decoder, target, latent, steps)
+    changed = (refined != latent).any(dim=0)
+    assert changed[:5, :5].any() and changed[10:, 10:].any() and changed[5:10, :5].any()
+
+
+def test_effort_on_a_real_autoencoder_buys_quality_not_bits(taef2_spec, kodak_dir):
+    import codec
+    from PIL import Image
+
+    image = Image.open(kodak_dir / "kodim23.png").convert("RGB").crop((320, 160, 416, 256))
+    reference = np.asarray(image).astype(np.float64)
+
+    def encode(effort, **rate):
+        data = codec.encode_image(image, model=taef2_spec, device="cpu", effort=effort, **rate)
+        decoded = np.asarray(codec.decode_image(data, model=taef2_spec, device="cpu")).astype(np.float64)
+        return data, 10 * np.log10(255**2 / np.mean((decoded - reference) ** 2))
+
+    fast, fast_psnr = encode(1, quality=40)
+    refined, refined_psnr = encode(2, quality=40)
+    assert refined_psnr > fast_psnr + 0.5
+    assert len(refined) < 1.05 * len(fast)
+    assert encode(2, quality=40)[0] == refined  # deterministic
+    capped, _ = encode(2, size=len(fast))
+    assert len(capped) <= len(fast)
+
+
+def test_effort_out_of_range_is_a_clear_error(taef2_spec):
+    import codec
+
+    with pytest.raises(codec.SdcodecError, match="effort must be between 1 and 4"):
+        codec.encode_image(np.zeros((8, 8, 3), dtype=np.uint8), model=taef2_spec, effort=9)
