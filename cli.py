@@ -413,6 +413,7 @@ def bench(
     decoder: Optional[str] = typer.Option(None, "--decoder", help="Decoder SPEC for the sdz files."),
     restore_steps: int = typer.Option(0, "--restore-steps", min=0, help="U-Net restoration steps when decoding sdz files."),
     sdz_qualities: Optional[str] = typer.Option(None, "--sdz-qualities", help="Comma-separated sdz quality knobs (default: four points)."),
+    efforts: str = typer.Option("1", "--effort", help="Comma-separated sdz effort levels to sweep, e.g. 1,2 (one curve each)."),
     max_images: Optional[int] = typer.Option(None, "--max-images", min=1, help="Use only the first N images."),
     out: Path = typer.Option(Path("bench-out"), "--out", "-o", help="Report directory (results are cached there, so a rerun resumes)."),
     quiet: Quiet = False,
@@ -423,6 +424,12 @@ def bench(
         knobs = [int(k) for k in sdz_qualities.split(",")] if sdz_qualities else None
     except ValueError:
         raise typer.BadParameter(f"--sdz-qualities must be integers, got {sdz_qualities!r}") from None
+    try:
+        effort_levels = [int(e) for e in efforts.split(",")]
+    except ValueError:
+        raise typer.BadParameter(f"--effort must be integers, got {efforts!r}") from None
+    if not all(1 <= e <= 4 for e in effort_levels):
+        raise typer.BadParameter(f"--effort levels are 1 to 4, got {efforts!r}")
     with reported_errors():
         from benchmarks.run import run_bench
 
@@ -434,6 +441,7 @@ def bench(
             decoder=decoder,
             restore_steps=restore_steps,
             sdz_knobs=knobs,
+            sdz_efforts=effort_levels,
             max_images=max_images,
             quiet=quiet,
         )

@@ -1,6 +1,6 @@
 """BD-rate of an encoder setting against a baseline run, on Kodak with TAEF2.
 
-    python -m benchmarks.bench_encoder --label new [--option effort=2] [--code DIR] [--images 24]
+    python -m benchmarks.bench_encoder --label new [--option effort=2] [--code DIR] [--images 24] [--shard 0/2]
     python -m benchmarks.bench_encoder --compare baseline new
 
 Each run encodes every image at four qualities through the public API (``encode_image`` then
@@ -28,8 +28,16 @@ CACHE = Path(__file__).resolve().parent / "cache"
 QUALITIES = (20, 30, 40, 50)
 
 
-def _path(label: str) -> Path:
-    return CACHE / f"encoder-{label}.json"
+def _path(label: str, shard: str = "") -> Path:
+    return CACHE / f"encoder-{label}{'.shard' + shard.replace('/', 'of') if shard else ''}.json"
+
+
+def _load(label: str) -> dict:
+    """All images of a run, merged over its shards."""
+    images = {}
+    for path in sorted(CACHE.glob(f"encoder-{label}.json")) + sorted(CACHE.glob(f"encoder-{label}.shard*.json")):
+        images.update(json.loads(path.read_text())["images"])
+    return images
 
 
 def _parse_options(pairs: list[str]) -> dict:
@@ -40,7 +48,7 @@ def _parse_options(pairs: list[str]) -> dict:
     return options
 
 
-def run(label: str, options: dict, images: int, code: Path | None) -> None:
+def run(label: str, options: dict, images: int, code: Path | None, shard: str = "") -> None:
     if code is not None:
         sys.path.insert(0, str(code.resolve()))
     import torch
@@ -51,9 +59,13 @@ def run(label: str, options: dict, images: int, code: Path | None) -> None:
 
     torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "1")))
     spec = f"taef2:{SHARED / 'weights' / 'taef2'}"
-    path = _path(label)
+    path = _path(label, shard)
     results = json.loads(path.read_text()) if path.exists() else {"options": options, "code": str(code), "images": {}}
-    for image_path in sorted((SHARED / "datasets" / "kodak").glob("*.png"))[:images]:
+    paths = sorted((SHARED / "datasets" / "kodak").glob("*.png"))[:images]
+    if shard:
+        index, count = (int(v) for v in shard.split("/"))
+        paths = paths[index::count]
+    for image_path in paths:
         if image_path.stem in results["images"]:
             continue
         reference = np.asarray(Image.open(image_path).convert("RGB"))
@@ -77,8 +89,7 @@ def run(label: str, options: dict, images: int, code: Path | None) -> None:
 def compare(anchor_label: str, test_label: str) -> None:
     from benchmarks.bdrate import bd_rate
 
-    anchor = json.loads(_path(anchor_label).read_text())["images"]
-    test = json.loads(_path(test_label).read_text())["images"]
+    anchor, test = _load(anchor_label), _load(test_label)
     common = sorted(set(anchor) & set(test))
     print(f"BD-rate of {test_label} against {anchor_label} on {len(common)} Kodak images (TAEF2, qualities {QUALITIES}):")
     for metric in ("psnr", "ms_ssim"):
@@ -100,12 +111,13 @@ def main() -> None:
     parser.add_argument("--option", action="append", default=[], help="encode_image keyword, e.g. effort=2")
     parser.add_argument("--code", type=Path, help="import codec from this checkout instead")
     parser.add_argument("--images", type=int, default=24)
+    parser.add_argument("--shard", default="", help="I/N: this process takes every N-th image from the I-th")
     parser.add_argument("--compare", nargs=2, metavar=("ANCHOR", "TEST"))
     args = parser.parse_args()
     if args.compare:
         compare(*args.compare)
     else:
-        run(args.label, _parse_options(args.option), args.images, args.code)
+        run(args.label, _parse_options(args.option), args.images, args.code, args.shard)
 
 
 if __name__ == "__main__":

@@ -165,11 +165,13 @@ class SdzCodec(Codec):
         decoder_spec: str | None = None,
         knobs=SDZ_DEFAULT_KNOBS,
         device: str = "auto",
+        effort: int = 1,
     ):
         self.model_spec, self.restore_steps, self.decoder_spec = model_spec, restore_steps, decoder_spec
-        self.knobs, self.device = tuple(knobs), device
+        self.knobs, self.device, self.effort = tuple(knobs), device, effort
+        self.name = "sdz" if effort == 1 else f"sdz-e{effort}"  # one name per effort level of a sweep
         model = model_spec.split(":", 1)[0] if model_spec and ":" in model_spec else model_spec  # taef2:PATH -> taef2
-        details = [model or "default model", f"restore {restore_steps}"]
+        details = [model or "default model", f"effort {effort}", f"restore {restore_steps}"]
         if decoder_spec:
             details.append(f"decoder {decoder_spec}")
         self.label = f"sdz ({', '.join(details)})"
@@ -190,6 +192,7 @@ class SdzCodec(Codec):
             "model": self.model_spec,
             "restore_steps": self.restore_steps,
             "decoder": self.decoder_spec,
+            "effort": self.effort,
             "sources": _package_digest("codec", "bitstream"),
         }
 
@@ -199,7 +202,7 @@ class SdzCodec(Codec):
     def encode(self, image: Image.Image, knob: int) -> bytes:
         import codec
 
-        return codec.encode_image(image, model=self.model_spec, quality=int(knob), device=self.device)
+        return codec.encode_image(image, model=self.model_spec, quality=int(knob), device=self.device, effort=self.effort)
 
     def decode(self, data: bytes) -> Image.Image:
         import codec
@@ -230,15 +233,20 @@ def make_codecs(
     restore_steps: int = 0,
     decoder: str | None = None,
     sdz_knobs=None,
+    sdz_efforts=(1,),
 ) -> list[Codec]:
-    """Build codecs by name ("sdz", "jpeg", "webp", "avif", "jxl"); unknown names are a user error."""
+    """Build codecs by name ("sdz", "jpeg", "webp", "avif", "jxl"); unknown names are a user error.
+
+    "sdz" becomes one codec per effort level in ``sdz_efforts`` (named sdz, sdz-e2, ...).
+    """
     builders = {"jpeg": jpeg_codec, "webp": webp_codec, "avif": avif_codec, "jxl": jxl_codec}
     codecs = []
     for name in names:
         name = name.strip().lower()
         if name == "sdz":
             knobs = tuple(sdz_knobs) if sdz_knobs else SDZ_DEFAULT_KNOBS
-            codecs.append(SdzCodec(model, restore_steps=restore_steps, decoder_spec=decoder, knobs=knobs))
+            for effort in sdz_efforts:
+                codecs.append(SdzCodec(model, restore_steps=restore_steps, decoder_spec=decoder, knobs=knobs, effort=effort))
         elif name in builders:
             codecs.append(builders[name]())
         else:

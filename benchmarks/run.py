@@ -289,6 +289,7 @@ def run_bench(
     restore_steps: int = 0,
     decoder: str | None = None,
     sdz_knobs: Sequence[int] | None = None,
+    sdz_efforts: Sequence[int] = (1,),
     subject: str = "sdz",
     cache_dir: str | Path | None = None,
     max_images: int | None = None,
@@ -308,9 +309,13 @@ def run_bench(
         if image_dir is None:
             raise SdcodecError("no image directory given and ../shared/datasets/kodak is not there")
     paths = list_images(image_dir)[:max_images]
-    names = [c for c in codecs if isinstance(c, str)]
-    built = iter(make_codecs(names, model=model, restore_steps=restore_steps, decoder=decoder, sdz_knobs=sdz_knobs))
-    codec_objects = [next(built) if isinstance(c, str) else c for c in codecs]
+    codec_objects = []
+    for entry in codecs:  # a name may build several codecs (sdz: one per effort level)
+        if isinstance(entry, str):
+            codec_objects += make_codecs([entry], model=model, restore_steps=restore_steps, decoder=decoder,
+                                         sdz_knobs=sdz_knobs, sdz_efforts=sdz_efforts)
+        else:
+            codec_objects.append(entry)
     if not codec_objects:
         raise SdcodecError("no codecs to benchmark")
     duplicates = {c.name for c in codec_objects if [d.name for d in codec_objects].count(c.name) > 1}

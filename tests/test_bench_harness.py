@@ -219,8 +219,16 @@ def test_make_codecs_builds_by_name():
     built = make_codecs(["sdz", "jpeg", "webp", "avif", "jxl"], model="taef2:/weights", restore_steps=2)
     assert [c.name for c in built] == ["sdz", "jpeg", "webp", "avif", "jxl"]
     assert built[0].model_spec == "taef2:/weights" and built[0].restore_steps == 2
-    assert built[0].label == "sdz (taef2, restore 2)"
+    assert built[0].label == "sdz (taef2, effort 1, restore 2)"
     assert all(c.unavailable_reason() is None for c in built[1:])
+
+
+def test_sdz_effort_sweep_builds_one_codec_per_level():
+    built = make_codecs(["sdz", "jpeg"], model="taef2:/weights", sdz_efforts=(1, 3))
+    assert [c.name for c in built] == ["sdz", "sdz-e3", "jpeg"]
+    assert [c.effort for c in built[:2]] == [1, 3]
+    assert "effort 3" in built[1].label
+    assert built[0].cache_id != built[1].cache_id  # results of one level never stand in for another
 
 
 def test_sdz_adapter_calls_the_codec_api(monkeypatch):
@@ -241,7 +249,7 @@ def test_sdz_adapter_calls_the_codec_api(monkeypatch):
     image = Image.new("RGB", (8, 6), (10, 20, 30))
     assert adapter.decode(adapter.encode(image, 40)).tobytes() == image.tobytes()
     assert calls == [
-        ("encode", {"model": "taef2:/weights", "quality": 40, "device": "auto"}),
+        ("encode", {"model": "taef2:/weights", "quality": 40, "device": "auto", "effort": 1}),
         ("decode", {"model": "taef2:/weights", "restore_steps": 3, "device": "auto"}),
     ]
 
