@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
+import signal
 import sys
-import tempfile
+import warnings
 from pathlib import Path
 from typing import Annotated, Callable, Iterator, Optional
 
@@ -33,6 +35,8 @@ DEVICE_HELP = "auto, cpu, cuda or mps (fp16 on GPUs)."
 Device = Annotated[str, typer.Option("--device", help=DEVICE_HELP)]
 Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite existing output files.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")]
+MaxPixels = Annotated[int, typer.Option(
+    "--max-pixels", min=1, help="Refuse images (and files declaring images) larger than this many pixels.")]
 Bpp = Annotated[Optional[float], typer.Option("--bpp", min=0.0, help="Ceiling in bits per pixel: the best file that fits.")]
 Size = Annotated[Optional[int], typer.Option("--size", min=1, help="Ceiling in bytes: the best file that fits.")]
 Quality = Annotated[
@@ -66,6 +70,10 @@ def reported_errors() -> Iterator[None]:
     except KeyboardInterrupt:
         stderr.print("interrupted", style="red")
         raise typer.Exit(130) from None
+    except MemoryError:
+        if os.environ.get("SDCODEC_DEBUG"):
+            raise
+        out_of_memory()
     except Exception as exc:  # noqa: BLE001 - the contract is: never a traceback
         if os.environ.get("SDCODEC_DEBUG"):
             raise
@@ -81,6 +89,24 @@ def reported_errors() -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
+OUT_OF_MEMORY = "error: out of memory (the input is too large for this machine; see --max-pixels)\n"
+
+
+def out_of_memory() -> None:
+    """One fixed line (no formatting, no rich: those could run out of memory again), then exit 1."""
+    try:
+        sys.stderr.write(OUT_OF_MEMORY)
+        sys.stderr.flush()
+    except MemoryError:
+        os.write(2, OUT_OF_MEMORY.encode())
+    raise typer.Exit(1)
+
+
+def printable(text: str) -> str:
+    """Text safe for a terminal: control, format (bidi) and separator characters escaped as \\xNN / \\uNNNN."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 def notifier(quiet: bool) -> Callable[[str], None]:
     """Progress and notices on stderr; silent with -q."""
     if quiet:
@@ -89,34 +115,22 @@ def notifier(quiet: bool) -> Callable[[str], None]:
 
 
 def check_output(path: Path, force: bool, *inputs: Path) -> None:
-    """Refuse to clobber an existing file without --force, and never overwrite an input."""
-    for source in inputs:
-        if path.exists() and source.exists() and path.resolve() == source.resolve():
-            fail(f"{path} is also the input; choose another output file")
-    if path.exists() and not force:
-        fail(f"{path} exists; pass --force to overwrite it")
-    if not path.parent.exists():
-        fail(f"directory {path.parent} does not exist")
+    from codec.output_files import check_output as check
+
+    check(path, force, *inputs)
 
 
-def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
-    """Write through a temporary file in the same directory, so a failed run leaves no partial file."""
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(handle)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes 0600 files; outputs get the usual mode
-    try:
-        write(Path(temporary))
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+def write_output(path: Path, data: bytes, force: bool) -> None:
+    from codec.output_files import write_output as write
+
+    write(path, lambda out: out.write(data), force)
 
 
-def save_image(image, path: Path, notice: Callable[[str], None]) -> None:
+def save_image(image, path: Path, force: bool, notice: Callable[[str], None]) -> None:
     """Save by the extension of ``path``; formats without alpha get the image flattened."""
     from PIL import Image
+
+    from codec.output_files import write_output as write
 
     extension = path.suffix.lower()
     if extension not in Image.registered_extensions():
@@ -127,7 +141,7 @@ def save_image(image, path: Path, notice: Callable[[str], None]) -> None:
     if image.mode == "RGBA" and image_format in ("JPEG", "BMP", "PPM"):
         notice(f"{image_format} has no alpha channel: the image is saved without its transparency")
         image = image.convert("RGB")
-    write_atomically(path, lambda temporary: image.save(temporary, format=image_format))
+    write(path, lambda out: image.save(out, format=image_format), force)
 
 
 @app.command()
@@ -147,6 +161,7 @@ def encode(
     device: Device = "auto",
     force: Force = False,
     quiet: Quiet = False,
+    max_pixels: MaxPixels = 1 << 26,
 ) -> None:
     """Encode an image into a .sdz file."""
     rate_options_given(quality, bpp, size)
@@ -156,8 +171,8 @@ def encode(
         from codec import encode_image
 
         data = encode_image(input, model=model, quality=quality, bpp=bpp, size=size, caption=caption, device=device,
-                            notice=notice, effort=effort)
-        write_atomically(output, lambda temporary: temporary.write_bytes(data))
+                            notice=notice, effort=effort, max_pixels=max_pixels)
+        write_output(output, data, force)
         from bitstream import read_sdz
 
         header = read_sdz(data)
@@ -175,6 +190,7 @@ def decode(
     device: Device = "auto",
     force: Force = False,
     quiet: Quiet = False,
+    max_pixels: MaxPixels = 1 << 26,
 ) -> None:
     """Decode a .sdz file into an image."""
     with reported_errors():
@@ -190,8 +206,9 @@ def decode(
             consistency=not no_consistency,
             device=device,
             notice=notice,
+            max_pixels=max_pixels,
         )
-        save_image(image, output, notice)
+        save_image(image, output, force, notice)
         notice(f"wrote {output}: {image.width}x{image.height} {image.mode}")
 
 
@@ -234,9 +251,10 @@ def info(
             print(json.dumps(facts, ensure_ascii=False))
             return
         console = Console(highlight=False, soft_wrap=True)
+        width = max(map(len, facts))
         for key, value in facts.items():
             shown = f"{value:.4f}" if isinstance(value, float) else ("x".join(map(str, value)) if isinstance(value, list) else value)
-            console.print(f"{key:>15}  {shown}", markup=False)
+            console.print(f"{key:>{width}}  {printable(str(shown))}", markup=False)
 
 
 # --- generation commands (gen, img2img) ---------------------------------------------------
@@ -338,7 +356,7 @@ def run_generation(
                                                height=result.height, quality=quality, bpp=bpp, size=size, caption=caption)
                 else:
                     data = image_bytes(result, suffix)
-                write_atomically(path, lambda temporary: temporary.write_bytes(data))
+                write_output(path, data, force)
                 notice(f"wrote {path}: {result.width}x{result.height}, seed {result.seed}, {len(data)} bytes")
 
 
@@ -448,8 +466,29 @@ def bench(
         notifier(quiet)(f"report written to {out / 'report.md'}")
 
 
+def quiet_libraries() -> None:
+    """Library warnings and log chatter stay off stderr unless SDCODEC_DEBUG is set."""
+    if os.environ.get("SDCODEC_DEBUG"):
+        return
+    warnings.simplefilter("ignore")
+    logging.disable(logging.WARNING)
+    for variable in ("TRANSFORMERS_VERBOSITY", "DIFFUSERS_VERBOSITY", "HF_HUB_VERBOSITY"):
+        os.environ.setdefault(variable, "error")
+
+
+def terminate(signum, frame) -> None:
+    """SIGTERM unwinds like an exception, so partial outputs are removed on the way out."""
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
-    app()
+    quiet_libraries()
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        app()
+    except MemoryError:
+        os.write(2, OUT_OF_MEMORY.encode())
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -44,6 +44,17 @@ def _silent(message: str) -> None:
     pass
 
 
+def check_caption(caption: str) -> None:
+    """A caption the container can hold (UTF-8, at most MAX_CAPTION_BYTES); checked before any work."""
+    try:
+        encoded = caption.encode("utf-8")
+    except UnicodeEncodeError:  # e.g. a non-UTF-8 command-line argument (surrogate escapes)
+        raise SdcodecError("the caption is not valid UTF-8 text") from None
+    limit = bitstream.container.MAX_CAPTION_BYTES
+    if len(encoded) > limit:
+        raise SdcodecError(f"the caption is {len(encoded)} bytes of UTF-8; at most {limit} fit in a .sdz file")
+
+
 # --- encoding ---------------------------------------------------------------------------
 
 
@@ -65,6 +76,7 @@ def encode_latent_image(
     ``quality`` (1-100), ``bpp`` or ``size`` (bytes) pick the rate; bpp and size are ceilings:
     the result is the best file that fits. Used by ``encode_image`` and by ``gen -o x.sdz``.
     """
+    check_caption(caption)
     chosen = [name for name, value in (("quality", quality), ("bpp", bpp), ("size", size)) if value is not None]
     if len(chosen) > 1:
         raise SdcodecError(f"give only one of --quality, --bpp and --size (got {' and '.join(chosen)})")
@@ -120,6 +132,7 @@ def encode_image(
     """
     if not 1 <= effort <= latent_refinement.MAX_EFFORT:
         raise SdcodecError(f"effort must be between 1 and {latent_refinement.MAX_EFFORT}, got {effort}")
+    check_caption(caption)
     loaded = image_io.load_image(image, max_pixels=max_pixels)
     autoencoder = models.load_autoencoder(model, device=device)
     notice(f"encoding {loaded.width}x{loaded.height} with {autoencoder.name}")

@@ -38,6 +38,18 @@ ESCAPE_TOO_LARGE = 3
 DATA_LEFT_OVER = 4
 ESCAPES_LEFT_OVER = 5
 
+def _compiled(function):
+    """numba.njit with an on-disk cache where one can be written, else compiled in memory.
+
+    numba refuses ``cache=True`` at decoration when neither ``__pycache__`` beside this file nor a
+    user cache directory is writable (a read-only install, a user without a home directory).
+    """
+    try:
+        return numba.njit(cache=True, nogil=True)(function)
+    except RuntimeError:
+        return numba.njit(nogil=True)(function)
+
+
 MESSAGES = {
     ZERO_LAST_WORD: "the coded part ends in a zero word",
     ESCAPE_TRUNCATED: "the escape stream ends early",
@@ -47,7 +59,7 @@ MESSAGES = {
 }
 
 
-@numba.njit(cache=True, nogil=True)
+@_compiled
 def _read_escape(escapes, cursor):
     """One uvarint of at most 10 bytes and at most MAX_SYMBOL (as ``Reader.uvarint``); -1/-2 on error."""
     value = np.int64(0)
@@ -68,7 +80,7 @@ def _read_escape(escapes, cursor):
     return np.int64(-2)
 
 
-@numba.njit(cache=True, nogil=True)
+@_compiled
 def _decode_symbol(state, row_total, size, table, scale_index, offset):
     """Quantile -> (symbol, left cumulative, probability) under constriction's lazy quantization."""
     quantile = np.int64(state & np.uint64(QUANTILE_MASK))
@@ -84,7 +96,7 @@ def _decode_symbol(state, row_total, size, table, scale_index, offset):
     return size - 1, left, np.int64(1 << PRECISION) - left
 
 
-@numba.njit(cache=True, nogil=True)
+@_compiled
 def _row_total(table, scale_index, offset, size):
     total = np.int64(0)
     for k in range(size):
@@ -92,7 +104,7 @@ def _row_total(table, scale_index, offset, size):
     return total
 
 
-@numba.njit(cache=True, nogil=True)
+@_compiled
 def decode_kernel(words, escapes, lows, highs, refs, weights, biases, channel_scales, table, thresholds, values, errors):
     """Fill ``values`` (C, h, w) int64 and ``errors`` (C, h, w) int32; returns a status code.
 

@@ -166,3 +166,112 @@ def test_outputs_get_the_usual_file_mode(tmp_path, photo, tiny_vae_dir):
     umask = os.umask(0)
     os.umask(umask)
     assert sdz.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+# --- hostile input (issue 9): checks before work, escaped output, no tracebacks ------------------
+
+
+def test_caption_is_checked_before_any_model_work(tmp_path, photo):
+    result = run("encode", photo, tmp_path / "x.sdz", "--model", tmp_path / "no-such-model", "--caption", "x" * 1025)
+    assert result.exit_code == 1
+    assert one_line_error(result) == "error: the caption is 1025 bytes of UTF-8; at most 1024 fit in a .sdz file"
+
+
+def test_bad_output_location_is_found_before_the_model_loads(tmp_path, photo):
+    for output, message in ((tmp_path / "missing" / "x.sdz", "does not exist"), (tmp_path, "is a directory")):
+        result = run("encode", photo, output, "--model", tmp_path / "no-such-model", "--force")
+        assert result.exit_code == 1 and message in one_line_error(result)
+
+
+def test_info_escapes_control_characters_of_a_hostile_caption(tmp_path):
+    from codec import latent_coder
+
+    caption = "ok\x1b[2J\x1b]0;pwned\x07\nnext line\u202eevil\tend"
+    sdz = tmp_path / "evil.sdz"
+    sdz.write_bytes(latent_coder.encode_latent(np.zeros((4, 2, 2)), step=1.0, caption=caption))
+    result = run("info", sdz)
+    assert result.exit_code == 0
+    assert not any(c in result.stdout for c in "\x1b\x07\u202e\t")
+    line = next(line for line in result.stdout.splitlines() if line.strip().startswith("caption"))
+    assert line.endswith(r"ok\x1b[2J\x1b]0;pwned\x07\nnext line\u202eevil\tend")
+    keys = [line.split()[0] for line in result.stdout.splitlines()]
+    assert len({len(line) - len(line.lstrip()) + len(key) for line, key in zip(result.stdout.splitlines(), keys)}) == 1
+    assert json.loads(run("info", sdz, "--json").stdout)["caption"] == caption  # JSON keeps it exact
+
+
+def test_max_pixels_refuses_large_inputs_and_files(tmp_path, photo, tiny_vae_dir):
+    result = run("encode", photo, tmp_path / "x.sdz", "--model", tiny_vae_dir, "--max-pixels", 1000)
+    assert result.exit_code == 1 and "above the ceiling of 1000 pixels" in one_line_error(result)
+    assert run("encode", photo, tmp_path / "x.sdz", "--model", tiny_vae_dir).exit_code == 0
+    result = run("decode", tmp_path / "x.sdz", tmp_path / "x.png", "--model", tiny_vae_dir, "--max-pixels", 1000)
+    assert result.exit_code == 1 and "ceiling" in one_line_error(result)
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_memory_error_is_one_line_without_a_traceback(tmp_path, photo, monkeypatch):
+    import codec
+
+    def exhausted(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(codec, "encode_image", exhausted)
+    result = run("encode", photo, tmp_path / "x.sdz")
+    assert result.exit_code == 1
+    assert "out of memory" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_memory_error_under_an_address_space_limit_is_one_line(tmp_path):
+    """A real process that runs out of memory (RLIMIT_AS) on a file at the ceiling prints one line."""
+    from codec import latent_coder
+
+    big = tmp_path / "big.sdz"
+    big.write_bytes(latent_coder.encode_latent(np.zeros((32, 256, 256)), step=1.0, latent_space="flux2", width=2048, height=2048))
+    code = (
+        "import resource, sys, cli\n"
+        "import codec.image_codec\n"  # imports first: the limit is for the decode
+        "limit = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 + (1 << 30)\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (resource.getrlimit(resource.RLIMIT_AS)[0], resource.RLIM_INFINITY))\n"
+        "import numpy as np\n"
+        "real = codec.image_codec.latent_coder.dequantize\n"
+        "codec.image_codec.latent_coder.dequantize = lambda *a: (np.ones(1 << 40, dtype=np.uint8), real(*a))[1]\n"
+        "sys.argv = ['sdcodec', 'decode', sys.argv[1], sys.argv[2]]\n"
+        "cli.main()\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code, str(big), str(tmp_path / "big.png")], capture_output=True,
+                            text=True, timeout=120, env={k: v for k, v in __import__("os").environ.items() if k != "SDCODEC_DEBUG"})
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == ["error: out of memory (the input is too large for this machine; see --max-pixels)"]
+
+
+def test_library_warnings_stay_off_stderr():
+    code = (
+        "import sys, warnings, logging, cli\n"
+        "cli.quiet_libraries()\n"
+        "warnings.warn('a library warning')\n"
+        "logging.getLogger('diffusers').warning('a library log line')\n"
+    )
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "SDCODEC_DEBUG"}
+    quiet = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert quiet.returncode == 0 and quiet.stderr == ""
+    loud = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**env, "SDCODEC_DEBUG": "1"}, timeout=60)
+    assert "a library warning" in loud.stderr
+
+
+def test_unreadable_input_is_exit_1_with_one_line(tmp_path, photo):
+    import os
+    import shutil
+
+    if shutil.which("setpriv") is None or os.geteuid() != 0:
+        pytest.skip("needs root and setpriv to run as another user")
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(photo.read_bytes())
+    secret.chmod(0o600)
+    tmp_path.chmod(0o777)
+    command = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", sys.executable, "-c",
+               "import sys, cli; sys.argv = ['sdcodec'] + sys.argv[1:]; cli.main()", "encode", str(secret), str(tmp_path / "x.sdz")]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=str(__import__("pathlib").Path(__file__).parents[1]))
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "permission denied" in lines[0].lower()

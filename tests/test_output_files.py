@@ -1,0 +1,187 @@
+"""Outputs appear complete or not at all, never replace what they must not, and survive kills (real processes)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from codec.output_files import FORCE_FALLBACK_ENV, OutputError, check_output, write_output
+
+REPO = Path(__file__).resolve().parents[1]
+
+# A writer that takes about a second (20 chunks, 50 ms apart), so a signal lands mid-write.
+SLOW_WRITER = """
+import sys, time
+sys.path.insert(0, {repo!r})
+from codec.output_files import write_output
+def write(out):
+    for _ in range(20):
+        out.write(b"{fill}" * 4096)
+        out.flush()
+        time.sleep(0.05)
+print("start", flush=True)
+sys.stdin.readline()  # "go": lets a test start several writers at the same moment
+write_output(__import__("pathlib").Path({path!r}), write, force={force})
+print("done", flush=True)
+"""
+
+
+def listing(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in directory.iterdir()}
+
+
+def slow_writer(path: Path, *, force=False, fill="a", fallback=False) -> subprocess.Popen:
+    env = dict(os.environ, **({FORCE_FALLBACK_ENV: "1"} if fallback else {}))
+    env.pop("SDCODEC_DEBUG", None)
+    code = SLOW_WRITER.format(repo=str(REPO), path=str(path), force=force, fill=fill)
+    process = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env=env, text=True)
+    assert process.stdout.readline().strip() == "start"  # imports done
+    return process
+
+
+def go(*processes: subprocess.Popen) -> None:
+    for process in processes:
+        process.stdin.write("go\n")
+        process.stdin.flush()
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.3, 0.8])
+@pytest.mark.parametrize("existing", [False, True])
+def test_sigkill_mid_write_leaves_the_directory_as_it_was(tmp_path, delay, existing):
+    target = tmp_path / "out.sdz"
+    if existing:
+        target.write_bytes(b"old contents")
+    before = listing(tmp_path)
+    process = slow_writer(target, force=existing)
+    go(process)
+    time.sleep(delay)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=10)
+    assert listing(tmp_path) == before
+
+
+@pytest.mark.parametrize("fallback", [False, True], ids=["O_TMPFILE", "part-file"])
+def test_sigterm_mid_write_leaves_the_directory_as_it_was(tmp_path, fallback):
+    """The CLI turns SIGTERM into SystemExit (cli.terminate); the fallback's .part file is removed on the way out."""
+    target = tmp_path / "out.png"
+    code = SLOW_WRITER.format(repo=str(REPO), path=str(target), force=False, fill="b")
+    code = "import signal\nsignal.signal(signal.SIGTERM, lambda s, f: (_ for _ in ()).throw(SystemExit(143)))\n" + code
+    env = dict(os.environ, **({FORCE_FALLBACK_ENV: "1"} if fallback else {}))
+    process = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env=env, text=True)
+    assert process.stdout.readline().strip() == "start"
+    go(process)
+    time.sleep(0.4)
+    if fallback:
+        assert any(p.name.endswith(".part") for p in tmp_path.iterdir())  # the fallback really writes a named file
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=10) == 143
+    assert listing(tmp_path) == {}
+
+
+@pytest.mark.parametrize("fallback", [False, True], ids=["O_TMPFILE", "part-file"])
+def test_of_two_concurrent_writers_without_force_exactly_one_wins(tmp_path, fallback):
+    target = tmp_path / "out.sdz"
+    first = slow_writer(target, fill="x", fallback=fallback)
+    second = slow_writer(target, fill="y", fallback=fallback)
+    go(first, second)  # both pass the up-front check (no file yet), then race at the link
+    results = [p.communicate(timeout=20) + (p.returncode,) for p in (first, second)]
+    codes = sorted(code for _, _, code in results)
+    assert codes[0] == 0 and codes[1] != 0
+    loser_stderr = next(err for _, err, code in results if code != 0)
+    assert "written meanwhile by another process" in loser_stderr and "OutputError" in loser_stderr
+    contents = target.read_bytes()
+    assert contents in (b"x" * 4096 * 20, b"y" * 4096 * 20)  # complete, from one writer only
+    assert listing(tmp_path).keys() == {"out.sdz"}
+
+
+def test_force_replaces_a_regular_file_with_the_usual_mode(tmp_path):
+    target = tmp_path / "out.sdz"
+    target.write_bytes(b"old")
+    with pytest.raises(OutputError, match="exists; pass --force"):
+        write_output(target, lambda out: out.write(b"new"), force=False)
+    write_output(target, lambda out: out.write(b"new"), force=True)
+    assert target.read_bytes() == b"new"
+    umask = os.umask(0)
+    os.umask(umask)
+    fresh = tmp_path / "fresh.sdz"
+    write_output(fresh, lambda out: out.write(b"1"), force=False)
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o666 & ~umask
+    assert sorted(listing(tmp_path)) == ["fresh.sdz", "out.sdz"]
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory", "symlink"])
+def test_only_regular_files_are_replaced_even_with_force(tmp_path, kind):
+    target = tmp_path / "out.sdz"
+    if kind == "fifo":
+        os.mkfifo(target)
+    elif kind == "directory":
+        target.mkdir()
+    else:
+        (tmp_path / "elsewhere").write_bytes(b"keep")
+        target.symlink_to(tmp_path / "elsewhere")
+    for force in (False, True):
+        with pytest.raises(OutputError, match="refusing to replace"):
+            check_output(target, force)
+        with pytest.raises(OutputError, match="refusing to replace"):
+            write_output(target, lambda out: out.write(b"x"), force=force)
+    assert (tmp_path / "elsewhere").read_bytes() == b"keep" if kind == "symlink" else True
+
+
+def test_a_failing_writer_leaves_nothing(tmp_path):
+    def broken(out):
+        out.write(b"partial")
+        raise RuntimeError("encoder failed")
+
+    for fallback in ("", "1"):
+        os.environ[FORCE_FALLBACK_ENV] = fallback
+        try:
+            with pytest.raises(RuntimeError):
+                write_output(tmp_path / "out.sdz", broken, force=False)
+        finally:
+            os.environ.pop(FORCE_FALLBACK_ENV)
+        assert listing(tmp_path) == {}
+
+
+def test_output_location_is_checked_before_the_work(tmp_path):
+    with pytest.raises(OutputError, match="does not exist"):
+        check_output(tmp_path / "missing" / "out.sdz", False)
+    (tmp_path / "file").write_text("")
+    with pytest.raises(OutputError, match="not a directory"):
+        check_output(tmp_path / "file" / "out.sdz", False)
+    source = tmp_path / "in.png"
+    source.write_bytes(b"")
+    with pytest.raises(OutputError, match="also the input"):
+        check_output(source, True, source)
+
+
+def test_sigkill_of_the_real_cli_at_any_moment_leaves_the_directory_as_it_was(tmp_path, taef2_spec, kodak_dir):
+    from PIL import Image
+
+    Image.open(kodak_dir / "kodim23.png").crop((0, 0, 128, 128)).save(tmp_path / "in.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.sdz").write_bytes(b"existing")
+    before = listing(out)
+    command = [sys.executable, "-c", "import cli; cli.main()", "encode", str(tmp_path / "in.png"), str(out / "keep.sdz"),
+               "--model", taef2_spec, "--force", "-q"]
+    for delay in (0.5, 2.0, 4.0):
+        process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+        after = listing(out)
+        assert after.keys() == before.keys()  # nothing new, whatever the moment
+        assert after["keep.sdz"] in (b"existing", (out / "keep.sdz").read_bytes())  # old, or a complete new file
+        if after["keep.sdz"] != b"existing":
+            from codec import latent_coder
+
+            latent_coder.decode_latent(after["keep.sdz"])  # complete and valid
