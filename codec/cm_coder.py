@@ -62,24 +62,38 @@ MESSAGES = {
 
 MAX_REFS = em2.MAX_REFS
 REF_BITS = em2.REF_COUNT_BITS
-NBR = 5  # values read from each reference channel: (i, j) and its four neighbours
-NUM_FEATURES = 6 + NBR * MAX_REFS + 1  # spatial, reference, bias
+assert (1 << REF_BITS) > MAX_REFS, "the reference count field must hold MAX_REFS"
+PAD = em2.PAD
+NUM_SPATIAL = len(em2.SPATIAL_NEIGHBOURS)
+NUM_FIRST_REF = len(em2.REFERENCE_NEIGHBOURS)
+NUM_NEAR_REF = em2.NEAR_REFERENCE
+# Feature layout: spatial neighbours | first reference | other references | bias.
+NUM_FEATURES = NUM_SPATIAL + NUM_FIRST_REF + NUM_NEAR_REF * (MAX_REFS - 1) + 1
+BIAS_FEATURE = 8
 CLIP = em2.FEATURE_CLIP
 MU_SHIFT = em2.LMS_MU_SHIFT
-WEIGHT_LIMIT = 1 << 22
-PAD_TOP, PAD_LEFT = 2, 2  # padded planes: 2 rows above, 1 below, 2 columns each side
+WEIGHT_LIMIT = 1 << 22  # LMS weights stay within +-1024 (Q12)
 
 NUM_ACTIVITY = em2.NUM_ACTIVITY
 BIT_PLACES = em2.BIT_PLACES  # 0 zero flag, 1 sign, 2.. unary steps (the last place is shared)
 UNARY_STEPS = em2.UNARY_STEPS
 MAX_GAMMA_BITS = 42
 MAX_SYMBOL = em2.MAX_SYMBOL
-NUM_INPUTS = 8  # seven counters and the bias
+NUM_TABLES = 7  # context counters per bit
+NUM_INPUTS = NUM_TABLES + 1  # and the bias
 COUNTER_LIMIT = em2.COUNTER_LIMIT
 MIXER_RATE = em2.MIXER_RATE
 MIXER_INIT = em2.MIXER_INIT
+MIXER_SHIFT = em2.MIXER_GROUP_SHIFT
+MIXER_GROUPS = (NUM_ACTIVITY + (1 << MIXER_SHIFT) - 1) >> MIXER_SHIFT
 MIXER_LIMIT = 1 << 24  # mixer weights stay within +-256 (Q16)
 APM_RATE = em2.APM_RATE
+SMALL_LATENT = 1 << 14  # up to this many values the encoder also tries coding without references
+
+
+def _flat_offsets(offsets, width: int) -> np.ndarray:
+    """(row, column) offsets as offsets into a padded plane of ``width + 2 * PAD`` columns."""
+    return np.array([dy * (width + 2 * PAD) + dx for dy, dx in offsets], dtype=np.int64)
 
 
 # --- the binary arithmetic coder --------------------------------------------------------
@@ -220,40 +234,52 @@ def _code_header(decoding, coder, buf, order, refs, nrefs):
 
 
 @numba.njit(cache=True, nogil=True)
-def _kernel(decoding, values, order, refs, nrefs, buf, coder):
+def _new_tables(channels):
+    """Fresh counters (one block per context table), mixer weights, APM, and escape counters."""
+    sizes = np.array(
+        [
+            NUM_ACTIVITY * 16,  # activity, prediction fraction (1/16)
+            channels * NUM_ACTIVITY,  # channel, activity
+            7 * 7 * 4,  # signed residuals W, N; fraction (1/4)
+            7 * 7 * 8,  # signed residuals of references 1 and 2 at (i, j); activity / 2
+            7 * 4 * 8,  # round(P) near zero; fraction; activity / 2
+            7 * 7 * 7,  # signed residuals NW, NE, reference 1
+            7 * 7 * 4,  # W - round(P), N - round(P); fraction
+        ],
+        dtype=np.int64,
+    )
+    starts = np.zeros(NUM_TABLES + 1, dtype=np.int64)
+    for t in range(NUM_TABLES):
+        starts[t + 1] = starts[t] + sizes[t] * BIT_PLACES
+    counters = np.full(starts[NUM_TABLES], 1 << 31, dtype=np.int64)  # p = 1/2, n = 0
+    mixer = np.full((BIT_PLACES * MIXER_GROUPS, NUM_INPUTS), MIXER_INIT, dtype=np.int64)
+    apm = np.empty((BIT_PLACES * MIXER_GROUPS, 33), dtype=np.int64)
+    for k in range(33):
+        apm[:, k] = _squash((k - 16) * 128) * 16  # the identity, in 1/2**20
+    escapes = np.full(MAX_GAMMA_BITS + 2, 1 << 31, dtype=np.int64)
+    return starts, counters, mixer, apm, escapes
+
+
+@numba.njit(cache=True, nogil=True)
+def _kernel(decoding, values, order, refs, nrefs, buf, coder, spatial, near):
     """Encode ``values`` (C, h, w) into ``buf``, or decode ``buf`` into ``values``; returns a status.
 
+    ``spatial`` and ``near`` are the predictor's neighbour offsets in the flat padded planes.
     Encoding writes past ``buf``'s end only by counting: ``coder[3]`` is the size it needed.
     """
     status = _code_header(decoding, coder, buf, order, refs, nrefs)
     if status != OK:
         return status
     channels, height, width = values.shape
-    # Clipped values and residuals (1/16 symbol) on zero-padded planes: neighbours need no bounds checks.
-    planes = np.zeros((channels, height + 3, width + 4), dtype=np.int16)
-    residuals = np.zeros((channels, height + 3, width + 4), dtype=np.int16)
-
-    sizes = np.array(
-        [NUM_ACTIVITY * 4, channels * NUM_ACTIVITY, 7 * 7 * 4, 7 * 7 * 8, 7 * 4 * 8, 7 * 7 * 7, 7 * 7 * 4],
-        dtype=np.int64,
-    )
-    n_tables = sizes.shape[0]
-    offsets = np.zeros(n_tables, dtype=np.int64)
-    for k in range(1, n_tables):
-        offsets[k] = offsets[k - 1] + sizes[k - 1] * BIT_PLACES
-    counters = np.full(offsets[n_tables - 1] + sizes[n_tables - 1] * BIT_PLACES, 1 << 31, dtype=np.int64)
-    mixer = np.full((BIT_PLACES * NUM_ACTIVITY, NUM_INPUTS), MIXER_INIT, dtype=np.int64)
-    apm = np.empty((BIT_PLACES * NUM_ACTIVITY, 33), dtype=np.int64)
-    for k in range(33):
-        apm[:, k] = _squash((k - 16) * 128) * 16
-    escape_counters = np.full(MAX_GAMMA_BITS + 2, 1 << 31, dtype=np.int64)
-
+    stride = width + 2 * PAD
+    # Clipped values and residuals (1/16 symbol) on zero-padded flat planes: no bounds checks.
+    planes = np.zeros((channels, (height + 2 * PAD) * stride), dtype=np.int16)
+    residuals = np.zeros((channels, (height + 2 * PAD) * stride), dtype=np.int16)
+    starts, counters, mixer, apm, escapes = _new_tables(channels)
     weights = np.zeros(NUM_FEATURES, dtype=np.int64)
     features = np.zeros(NUM_FEATURES, dtype=np.int64)
-    context = np.zeros(n_tables, dtype=np.int64)
+    slots = np.zeros(NUM_TABLES, dtype=np.int64)
     stretched = np.zeros(NUM_INPUTS, dtype=np.int64)
-    slots = np.zeros(n_tables, dtype=np.int64)
-    ref_rows = np.zeros(MAX_REFS, dtype=np.int64)
     end = buf.shape[0] + 3  # a valid stream is read exactly to its end plus the coder's 3 pad bytes
 
     for k in range(channels):
@@ -261,72 +287,66 @@ def _kernel(decoding, values, order, refs, nrefs, buf, coder):
         plane = planes[c]
         errors = residuals[c]
         n_refs = nrefs[c]
-        for r in range(n_refs):
-            ref_rows[r] = refs[c, r]
-        weights[:] = 0
+        first = refs[c, 0] if n_refs > 0 else c
+        # The spatial weights carry over from the previous channel; the reference weights restart.
+        if k == 0:
+            weights[:] = 0
+        weights[NUM_SPATIAL:] = 0
+        features[:] = 0
+        features[NUM_FEATURES - 1] = BIAS_FEATURE
         for i in range(height):
-            pi = i + PAD_TOP
             for j in range(width):
-                pj = j + PAD_LEFT
-                # 1. prediction
-                features[0] = plane[pi, pj - 1]
-                features[1] = plane[pi - 1, pj]
-                features[2] = plane[pi - 1, pj - 1]
-                features[3] = plane[pi - 1, pj + 1]
-                features[4] = plane[pi, pj - 2]
-                features[5] = plane[pi - 2, pj]
+                at = (i + PAD) * stride + j + PAD
+                # 1. prediction (1/16 symbol) by the LMS filter
+                for m in range(NUM_SPATIAL):
+                    features[m] = plane[at + spatial[m]]
                 e_ref0 = 0
                 e_ref1 = 0
                 ref_activity = 0
-                for r in range(MAX_REFS):
-                    base_feature = 6 + NBR * r
-                    if r >= n_refs:
-                        for m in range(NBR):
-                            features[base_feature + m] = 0
-                        continue
-                    ref_plane = planes[ref_rows[r]]
-                    features[base_feature] = ref_plane[pi, pj]
-                    features[base_feature + 1] = ref_plane[pi, pj - 1]
-                    features[base_feature + 2] = ref_plane[pi - 1, pj]
-                    features[base_feature + 3] = ref_plane[pi, pj + 1]
-                    features[base_feature + 4] = ref_plane[pi + 1, pj]
-                    if r == 0:
-                        ref_errors = residuals[ref_rows[0]]
-                        e_ref0 = ref_errors[pi, pj]
-                        ref_activity = 2 * abs(e_ref0) + (abs(ref_errors[pi + 1, pj]) + abs(ref_errors[pi, pj + 1])) // 2
-                    elif r == 1:
-                        e_ref1 = residuals[ref_rows[1], pi, pj]
+                if n_refs > 0:
+                    ref_plane = planes[first]
+                    for m in range(NUM_FIRST_REF):
+                        features[NUM_SPATIAL + m] = ref_plane[at + near[m]]
+                    ref_errors = residuals[first]
+                    e_ref0 = ref_errors[at]
+                    ref_activity = 2 * abs(e_ref0) + (abs(ref_errors[at + stride]) + abs(ref_errors[at + 1])) // 2
+                    for r in range(1, n_refs):
+                        ref_plane = planes[refs[c, r]]
+                        base_feature = NUM_SPATIAL + NUM_FIRST_REF + NUM_NEAR_REF * (r - 1)
+                        for m in range(NUM_NEAR_REF):
+                            features[base_feature + m] = ref_plane[at + near[m]]
+                    if n_refs > 1:
+                        e_ref1 = residuals[refs[c, 1], at]
                         ref_activity += abs(e_ref1)
-                features[NUM_FEATURES - 1] = 8
                 acc = 0
                 norm = 64
                 for m in range(NUM_FEATURES):
-                    x = features[m]
-                    acc += weights[m] * x
-                    norm += x * x
-                prediction = _clamp(acc >> 12, CLIP * 16)  # 1/16 symbol
+                    acc += weights[m] * features[m]
+                    norm += features[m] * features[m]
+                prediction = _clamp(acc >> 12, CLIP * 16)
                 base = (prediction + 8) >> 4
-                fraction = ((prediction - (base << 4)) + 8) >> 2  # 0..3
+                fraction = prediction - (base << 4) + 8  # 0..15
+                quarter = fraction >> 2
 
                 # 2. contexts
-                e_w = errors[pi, pj - 1]
-                e_n = errors[pi - 1, pj]
-                e_nw = errors[pi - 1, pj - 1]
-                e_ne = errors[pi - 1, pj + 1]
+                e_w = errors[at - 1]
+                e_n = errors[at - stride]
+                e_nw = errors[at - stride - 1]
+                e_ne = errors[at - stride + 1]
                 activity = 2 * abs(e_w) + 2 * abs(e_n) + abs(e_nw) + abs(e_ne) + ref_activity
                 bucket = _activity_bucket(activity)
-                near_zero = _clamp(base, 3)
-                context[0] = bucket * 4 + fraction
-                context[1] = c * NUM_ACTIVITY + bucket
-                context[2] = ((_signed_level(e_w) + 3) * 7 + _signed_level(e_n) + 3) * 4 + fraction
-                context[3] = ((_signed_level(e_ref0) + 3) * 7 + _signed_level(e_ref1) + 3) * 8 + (bucket >> 1)
-                context[4] = ((near_zero + 3) * 4 + fraction) * 8 + (bucket >> 1)
-                context[5] = ((_signed_level(e_nw) + 3) * 7 + _signed_level(e_ne) + 3) * 7 + _signed_level(e_ref0) + 3
-                context[6] = ((_clamp(features[0] - base, 3) + 3) * 7 + _clamp(features[1] - base, 3) + 3) * 4 + fraction
-                for t in range(n_tables):
-                    slots[t] = offsets[t] + context[t] * BIT_PLACES
+                slots[0] = bucket * 16 + fraction
+                slots[1] = c * NUM_ACTIVITY + bucket
+                slots[2] = ((_signed_level(e_w) + 3) * 7 + _signed_level(e_n) + 3) * 4 + quarter
+                slots[3] = ((_signed_level(e_ref0) + 3) * 7 + _signed_level(e_ref1) + 3) * 8 + (bucket >> 1)
+                slots[4] = ((_clamp(base, 3) + 3) * 4 + quarter) * 8 + (bucket >> 1)
+                slots[5] = ((_signed_level(e_nw) + 3) * 7 + _signed_level(e_ne) + 3) * 7 + _signed_level(e_ref0) + 3
+                slots[6] = ((_clamp(features[0] - base, 3) + 3) * 7 + _clamp(features[1] - base, 3) + 3) * 4 + quarter
+                for t in range(NUM_TABLES):
+                    slots[t] = starts[t] + slots[t] * BIT_PLACES
+                selector_base = bucket >> MIXER_SHIFT
 
-                # 3. the residual, bit by bit
+                # 3. the residual, bit by bit: zero flag, sign, unary magnitude, escape
                 residual = 0 if decoding else values[c, i, j] - base
                 magnitude = abs(residual)
                 sign = 0
@@ -338,27 +358,26 @@ def _kernel(decoding, values, order, refs, nrefs, buf, coder):
                         bit = 1 if residual > 0 else 0
                     else:
                         bit = 1 if magnitude > place - 1 else 0
-                    row = (place if place < BIT_PLACES else BIT_PLACES - 1)
-                    for t in range(n_tables):
+                    row = place if place < BIT_PLACES else BIT_PLACES - 1
+                    for t in range(NUM_TABLES):
                         stretched[t] = STRETCH[counters[slots[t] + row] >> 20]
-                    stretched[n_tables] = 256
-                    selector = row * NUM_ACTIVITY + bucket
+                    stretched[NUM_TABLES] = 256
+                    selector = row * MIXER_GROUPS + selector_base
                     dot = 0
                     for t in range(NUM_INPUTS):
                         dot += mixer[selector, t] * stretched[t]
                     dot = _clamp(dot >> 16, 2047)
                     p_mix = SQUASH[dot + 2048]
-                    position = (dot + 2048) * 32
+                    position = (dot + 2048) * 32  # the APM interpolates between 33 points
                     low = position >> 12
                     weight = position & 4095
                     p_apm = (apm[selector, low] * (4096 - weight) + apm[selector, low + 1] * weight) >> 16
-                    p = (p_mix + 3 * p_apm) >> 2
-                    p = min(max(p, em2.PROB_MIN), em2.PROB_ONE - em2.PROB_MIN)
+                    p = min(max((p_mix + 3 * p_apm) >> 2, em2.PROB_MIN), em2.PROB_ONE - em2.PROB_MIN)
                     bit = _code_bit(decoding, coder, buf, bit, p)
                     error = ((bit << 16) - p_mix) * MIXER_RATE
                     for t in range(NUM_INPUTS):
                         mixer[selector, t] = _clamp(mixer[selector, t] + ((stretched[t] * error) >> 24), MIXER_LIMIT)
-                    for t in range(n_tables):
+                    for t in range(NUM_TABLES):
                         _update_counter(counters, slots[t] + row, bit)
                     nearer = low if weight < 2048 else low + 1
                     apm[selector, nearer] += ((bit << 20) - apm[selector, nearer]) >> APM_RATE
@@ -371,10 +390,11 @@ def _kernel(decoding, values, order, refs, nrefs, buf, coder):
                         magnitude = place - 1
                         break
                     place += 1
-                    if place == UNARY_STEPS + 2:
-                        magnitude = UNARY_STEPS + 1 + _code_escape(decoding, coder, buf, escape_counters, magnitude - UNARY_STEPS - 1)
-                        if magnitude <= UNARY_STEPS:
+                    if place == UNARY_STEPS + 2:  # |e| > UNARY_STEPS: the escape
+                        excess = _code_escape(decoding, coder, buf, escapes, magnitude - UNARY_STEPS - 1)
+                        if excess < 0:
                             return ESCAPE_TOO_LONG
+                        magnitude = UNARY_STEPS + 1 + excess
                         break
                 if decoding:
                     residual = 0 if place == 0 else (magnitude if sign else -magnitude)
@@ -387,10 +407,10 @@ def _kernel(decoding, values, order, refs, nrefs, buf, coder):
                 else:
                     value = values[c, i, j]
 
-                # 4. learn
-                plane[pi, pj] = _clamp(value, CLIP)
+                # 4. learn: the LMS step, normalised by the features' energy
+                plane[at] = _clamp(value, CLIP)
                 target = _clamp(value * 16 - prediction, 1 << 16)
-                errors[pi, pj] = _clamp(target, 32767)
+                errors[at] = _clamp(target, 32767)
                 gain = (target << (28 - MU_SHIFT)) // norm
                 for m in range(NUM_FEATURES):
                     weights[m] = _clamp(weights[m] + ((gain * features[m]) >> 12), WEIGHT_LIMIT)
@@ -429,14 +449,27 @@ def _code_escape(decoding, coder, buf, counters, excess):
 # --- Python entry points ----------------------------------------------------------------
 
 
+def _offsets(width: int) -> tuple[np.ndarray, np.ndarray]:
+    return _flat_offsets(em2.SPATIAL_NEIGHBOURS, width), _flat_offsets(em2.REFERENCE_NEIGHBOURS, width)
+
+
 def encode(values: np.ndarray, order: np.ndarray, refs: np.ndarray, nrefs: np.ndarray) -> bytes:
     """The model-2 byte stream of int64 symbols (C, h, w) under the given channel order and references."""
     values = np.ascontiguousarray(values, dtype=np.int64)
+    channels = values.shape[0]
+    if sorted(order.tolist()) != list(range(channels)) or nrefs.shape != (channels,) or refs.shape != (channels, MAX_REFS):
+        raise ValueError("order must be a permutation of the channels, with refs (C, MAX_REFS) and nrefs (C,)")
+    position = {int(c): k for k, c in enumerate(order)}
+    for c in range(channels):
+        if not 0 <= nrefs[c] <= min(MAX_REFS, position[c]) or any(position.get(int(r), channels) >= position[c] for r in refs[c, : nrefs[c]]):
+            raise ValueError(f"channel {c}: references must be distinct channels coded before it, at most {MAX_REFS}")
+        if len(set(refs[c, : nrefs[c]].tolist())) != nrefs[c]:
+            raise ValueError(f"channel {c}: references must be distinct")
     capacity = values.size // 2 + 1024
     while True:
         buf = np.zeros(capacity, dtype=np.uint8)
         coder = np.array([0, MASK32, 0, 0], dtype=np.int64)
-        status = _kernel(False, values, order.astype(np.int64), refs.astype(np.int64), nrefs.astype(np.int64), buf, coder)
+        status = _kernel(False, values, order.astype(np.int64), refs.astype(np.int64), nrefs.astype(np.int64), buf, coder, *_offsets(values.shape[2]))
         if status != OK:
             raise ValueError(f"model 2 cannot code these symbols ({MESSAGES[status]})")
         used = int(coder[3])
@@ -458,7 +491,7 @@ def decode(data: bytes, shape: tuple[int, int, int]) -> tuple[int, np.ndarray]:
     order = np.zeros(channels, dtype=np.int64)
     refs = np.full((channels, MAX_REFS), -1, dtype=np.int64)
     nrefs = np.zeros(channels, dtype=np.int64)
-    status = _kernel(True, values, order, refs, nrefs, buf, coder)
+    status = _kernel(True, values, order, refs, nrefs, buf, coder, *_offsets(shape[2]))
     return status, values
 
 
@@ -469,9 +502,12 @@ def encode_symbols(q: np.ndarray) -> tuple[bytes, float]:
     """
     q = np.ascontiguousarray(q, dtype=np.int64)
     if q.size and np.abs(q).max() > MAX_SYMBOL:
-        raise ValueError(f"symbols beyond +-2**40 cannot be coded")
+        raise ValueError("symbols beyond +-2**40 cannot be coded")
     order, refs, nrefs = em2.choose_order_and_references(q)
     payload = encode(q, order, refs, nrefs)
+    if q.size <= SMALL_LATENT and nrefs.any():  # cheap to try: is the reference header worth its bits?
+        plain = encode(q, np.arange(q.shape[0]), np.full_like(refs, -1), np.zeros_like(nrefs))
+        payload = min(payload, plain, key=len)
     return payload, 8.0 * len(payload)
 
 

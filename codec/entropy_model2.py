@@ -58,30 +58,42 @@ RECIPROCALS = np.array([(2 * PROB_ONE) // (2 * n + 3) for n in range(1024)], dty
 MAX_SYMBOL = 1 << 40  # |value| above this is refused, as in model 1
 MAX_REFS = 6  # reference channels per channel
 REF_COUNT_BITS = 3  # the header field holding a channel's number of references
+# The predictor's inputs, as (row, column) offsets from the coded position: causal neighbours in
+# the channel itself, and positions around it in a reference channel (complete, so any side).
+# The best reference (the first) gives all of REFERENCE_NEIGHBOURS, the others the first five.
+SPATIAL_NEIGHBOURS = ((0, -1), (-1, 0), (-1, -1), (-1, 1), (0, -2), (-2, 0), (-2, 1), (-1, -2), (-1, 2), (-2, -1))
+REFERENCE_NEIGHBOURS = ((0, 0), (0, -1), (-1, 0), (0, 1), (1, 0),
+                        (-1, -1), (-1, 1), (1, -1), (1, 1), (0, -2), (0, 2), (-2, 0), (2, 0))
+NEAR_REFERENCE = 5  # positions read from the second and later references
+PAD = 2  # planes are zero-padded by 2 on every side, enough for every offset above
 FEATURE_CLIP = 4095  # values enter the predictor clipped to +-FEATURE_CLIP
 LMS_MU_SHIFT = 7  # LMS step 2**(4 - LMS_MU_SHIFT) of the normalised gradient
 NUM_ACTIVITY = 16  # activity buckets
 BIT_PLACES = 16  # contexts per binarisation place: zero flag, sign, 14 unary steps (the last shared)
 UNARY_STEPS = 20  # unary magnitude steps before the Elias-gamma escape
-COUNTER_LIMIT = 60  # counters adapt at 1 / (n + 1.5) until n reaches this
-MIXER_RATE = 6
-MIXER_INIT = 1 << 14  # each input starts at weight 1/4
+COUNTER_LIMIT = 30  # counters adapt at 1 / (n + 1.5) until n reaches this
+MIXER_RATE = 48  # mixer step, in 1/2**24 of (stretch x error in 1/65536)
+MIXER_GROUP_SHIFT = 2  # the mixer's weight set: bit place and activity bucket >> 2
+MIXER_INIT = 1 << 13  # each input starts at weight 1/8
 APM_RATE = 6  # the APM moves 1/64 of the way to each bit
 
 
 # --- the encoder's choices (float is fine here: the decoder reads them from the payload) -
 
 
-def choose_order_and_references(q: np.ndarray, min_correlation: float = 0.05) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def choose_order_and_references(q: np.ndarray, min_correlation: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Channel order and each channel's reference channels for symbols q (C, h, w).
 
     The order starts with the channel most correlated with all others and then always takes
     the channel best correlated with one already chosen, so every channel after the first has
     a good reference; a channel's references are the (up to MAX_REFS) earlier channels it
-    correlates with most, those with |correlation| below ``min_correlation`` left out.
+    correlates with most, those with |correlation| below ``min_correlation`` left out (by
+    default 0.05, or three times the noise level 1 / sqrt(h w) of a correlation on small planes).
     Returns (order (C,), refs (C, MAX_REFS) with -1 for unused, nrefs (C,)), all int64.
     """
     channels = q.shape[0]
+    if min_correlation is None:
+        min_correlation = max(0.05, 3.0 / np.sqrt(q[0].size))
     flat = q.reshape(channels, -1).astype(np.float64)
     flat -= flat.mean(axis=1, keepdims=True)
     norms = np.sqrt((flat**2).sum(axis=1))
