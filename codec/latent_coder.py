@@ -18,10 +18,14 @@ import bitstream
 from bitstream.errors import FieldRangeError, PayloadError, TruncatedError
 from bitstream.varint import Reader, write_svarint, write_uvarint
 
+from . import cm_coder
 from . import entropy_model as em
 from . import symbol_decoder
 
-ENTROPY_MODEL_ID = 1  # the raster context model of codec/entropy_model.py
+ENTROPY_MODEL_ID = 1  # the model new files use
+# 1: the static raster context model of codec/entropy_model.py (decoder: symbol_decoder);
+# 2: the adaptive context-mixing model of codec/entropy_model2.py (coder: cm_coder).
+ENTROPY_MODELS = (1, 2)
 
 _FAMILY = constriction.stream.model.Categorical(perfect=False)
 
@@ -268,8 +272,16 @@ class _RowMakers:
         return self.cache[size]
 
 
-def encode_symbols(q: np.ndarray) -> tuple[bytes, float]:
-    """Payload bytes for integer symbols (C, h, w), and the model's ideal code length in bits."""
+def encode_symbols(q: np.ndarray, entropy_model: int | None = None) -> tuple[bytes, float]:
+    """Payload bytes for integer symbols (C, h, w), and the model's ideal code length in bits.
+
+    ``entropy_model`` is a model id (default ``ENTROPY_MODEL_ID``); model 2's "ideal" length is its payload's.
+    """
+    entropy_model = ENTROPY_MODEL_ID if entropy_model is None else entropy_model
+    if entropy_model == 2:
+        return cm_coder.encode_symbols(q)
+    if entropy_model != 1:
+        raise ValueError(f"unknown entropy model {entropy_model} (known: {ENTROPY_MODELS})")
     model, plans = fit_model(q)
     makers = _RowMakers(model)
     order = _order(q.shape[1], q.shape[2])
@@ -309,11 +321,16 @@ def _sub_reader(reader: Reader, what: str) -> Reader:
     return section
 
 
-def decode_symbols(payload: bytes, shape: tuple[int, int, int]) -> np.ndarray:
+def decode_symbols(payload: bytes, shape: tuple[int, int, int], entropy_model: int | None = None) -> np.ndarray:
     """Inverse of ``encode_symbols``; any inconsistency raises ``bitstream.PayloadError``.
 
     Memory is the output plus 4 bytes a value; time is linear in the number of values.
     """
+    entropy_model = ENTROPY_MODEL_ID if entropy_model is None else entropy_model
+    if entropy_model == 2:
+        return cm_coder.decode_symbols(payload, shape)
+    if entropy_model != 1:
+        raise FieldRangeError(f"unknown entropy model {entropy_model}")
     n_channels = shape[0]
     try:
         reader = Reader(payload)
@@ -352,7 +369,8 @@ def _encode_at(latent: np.ndarray, step_code: int, fields: dict) -> EncodedLaten
     multipliers = tuple(fields.get("channel_steps") or ())
     steps = channel_steps(step, multipliers, latent.shape[0])
     q = quantize(latent, steps)
-    payload, ideal_bits = encode_symbols(q)
+    entropy_model = fields.get("entropy_model") or ENTROPY_MODEL_ID
+    payload, ideal_bits = encode_symbols(q, entropy_model)
     c, h, w = latent.shape
     sdz = bitstream.SdzFile(
         latent_space=fields.get("latent_space", bitstream.RAW_LATENT_SPACE),
@@ -362,7 +380,7 @@ def _encode_at(latent: np.ndarray, step_code: int, fields: dict) -> EncodedLaten
         step_code=step_code,
         recon_offset=best_recon_offset(latent, q, steps),
         channel_steps=multipliers,
-        entropy_model=ENTROPY_MODEL_ID,
+        entropy_model=entropy_model,
         payload=payload,
         caption=fields.get("caption", ""),
         restore_steps=fields.get("restore_steps") or 0,
@@ -472,7 +490,8 @@ def encode_latent(latent, *, step: float | None = None, max_bytes: int | None = 
     ``max_bytes`` instead searches the step for the smallest-error file that fits.
     Extra keyword ``fields`` fill the container header (latent_space, width, height,
     caption, restore_steps, restore_guidance, alpha, channel_steps: per-channel step
-    multipliers in 1/16, so channel c is quantized with ``step * channel_steps[c] / 16``).
+    multipliers in 1/16, so channel c is quantized with ``step * channel_steps[c] / 16``),
+    and ``entropy_model`` (1 or 2; default ``ENTROPY_MODEL_ID``) picks the entropy model.
     """
     return encode_latent_detailed(latent, step=step, max_bytes=max_bytes, **fields).data
 
@@ -484,9 +503,9 @@ def read_symbols(data: bytes, *, max_pixels: int = bitstream.DEFAULT_MAX_PIXELS)
     one of that image) is refused with ``bitstream.TooLargeError`` before anything is allocated.
     """
     sdz = bitstream.read_sdz(data, max_pixels=max_pixels)
-    if sdz.entropy_model != ENTROPY_MODEL_ID:
+    if sdz.entropy_model not in ENTROPY_MODELS:
         raise bitstream.FieldRangeError(f"unknown entropy model {sdz.entropy_model}")
-    return decode_symbols(sdz.payload, sdz.latent_shape), sdz
+    return decode_symbols(sdz.payload, sdz.latent_shape, sdz.entropy_model), sdz
 
 
 def decode_latent(data: bytes, *, max_pixels: int = bitstream.DEFAULT_MAX_PIXELS) -> np.ndarray:
