@@ -25,7 +25,8 @@ order inside a plane:
 4. *Coding*: a carry-less 32-bit binary arithmetic coder (as in lpaq1) with 16-bit probabilities.
 
 The payload is the coder's byte stream and nothing else: it starts with the channel order
-and each channel's reference channels, coded as fixed-length fields through the same coder.
+and each channel's reference channels, coded as fixed-length fields through the same coder,
+and ends with a 16-bit end marker. A valid stream is consumed exactly (the decoder checks it).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ ESCAPE_TOO_LONG = 3
 VALUE_TOO_LARGE = 4
 DATA_EXHAUSTED = 5
 DATA_LEFT_OVER = 6
+BAD_END_MARKER = 7
 
 MESSAGES = {
     BAD_ORDER: "the channel order is not a permutation",
@@ -58,7 +60,11 @@ MESSAGES = {
     VALUE_TOO_LARGE: "a decoded value is out of range",
     DATA_EXHAUSTED: "the coded data ends early",
     DATA_LEFT_OVER: "coded data is left over after the last symbol",
+    BAD_END_MARKER: "the end marker is wrong (truncated or corrupt data)",
 }
+# 16 flat bits after the last symbol: a stream that was cut or corrupted decodes them wrongly
+# (odds 1 in 65536 otherwise), so such defects are reported instead of giving wrong symbols.
+END_MARKER = 0xA53C
 
 MAX_REFS = em2.MAX_REFS
 REF_BITS = em2.REF_COUNT_BITS
@@ -73,6 +79,7 @@ BIAS_FEATURE = 8
 CLIP = em2.FEATURE_CLIP
 MU_SHIFT = em2.LMS_MU_SHIFT
 WEIGHT_LIMIT = 1 << 22  # LMS weights stay within +-1024 (Q12)
+OUTLIER_MARGIN = em2.OUTLIER_MARGIN
 
 NUM_ACTIVITY = em2.NUM_ACTIVITY
 BIT_PLACES = em2.BIT_PLACES  # 0 zero flag, 1 sign, 2.. unary steps (the last place is shared)
@@ -407,13 +414,17 @@ def _kernel(decoding, values, order, refs, nrefs, buf, coder, spatial, near):
                 else:
                     value = values[c, i, j]
 
-                # 4. learn: the LMS step, normalised by the features' energy
-                plane[at] = _clamp(value, CLIP)
-                target = _clamp(value * 16 - prediction, 1 << 16)
+                # 4. learn: the LMS step, normalised by the features' energy. An error far beyond the
+                # local activity is an outlier: the predictor sees it clipped, so it learns nothing
+                # wild from it and its neighbours are not predicted from it.
+                target = _clamp(value * 16 - prediction, (activity >> 2) + OUTLIER_MARGIN)
+                plane[at] = _clamp((prediction + target + 8) >> 4, CLIP)
                 errors[at] = _clamp(target, 32767)
                 gain = (target << (28 - MU_SHIFT)) // norm
                 for m in range(NUM_FEATURES):
                     weights[m] = _clamp(weights[m] + ((gain * features[m]) >> 12), WEIGHT_LIMIT)
+    if _code_uniform(decoding, coder, buf, END_MARKER, 16) != END_MARKER:
+        return BAD_END_MARKER
     if decoding and coder[3] != end:
         return DATA_EXHAUSTED if coder[3] > end else DATA_LEFT_OVER
     return OK
@@ -455,7 +466,7 @@ def _offsets(width: int) -> tuple[np.ndarray, np.ndarray]:
 
 def encode(values: np.ndarray, order: np.ndarray, refs: np.ndarray, nrefs: np.ndarray) -> bytes:
     """The model-2 byte stream of int64 symbols (C, h, w) under the given channel order and references."""
-    values = np.ascontiguousarray(values, dtype=np.int64)
+    values = np.array(values, dtype=np.int64, order="C")  # a writable copy: the kernel is shared with the decoder
     channels = values.shape[0]
     if sorted(order.tolist()) != list(range(channels)) or nrefs.shape != (channels,) or refs.shape != (channels, MAX_REFS):
         raise ValueError("order must be a permutation of the channels, with refs (C, MAX_REFS) and nrefs (C,)")

@@ -9,6 +9,10 @@ so encoder and decoder (both in ``cm_coder``) reach the same numbers on every ma
   ``decimal`` module, whose ``exp`` and ``ln`` are correctly rounded by specification, so the
   integer tables are the same everywhere; ``TABLE_DIGEST`` in the tests pins them.
 * ``RECIPROCALS`` are the adaptation rates of the binary counters (1 / (n + 1.5) in 1/65536).
+
+The parameters at the end of the file define the bitstream as much as the tables do: changing any
+of them makes a new model (a new id). ``cm_coder``'s kernels are compiled with them as constants
+and cached by numba, which watches only cm_coder.py: after an edit here, clear codec/__pycache__.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ def _squash_table() -> np.ndarray:
     """``SQUASH[x + 2048]`` = round(65536 / (1 + exp(-x / 256))), clamped to [PROB_MIN, 65536 - PROB_MIN]."""
     out = np.empty(2 * STRETCH_LIMIT + 3, dtype=np.int64)
     with localcontext() as ctx:
-        ctx.prec = 34
+        ctx.prec = 20
         for k in range(out.shape[0]):
             x = Decimal(k - STRETCH_LIMIT - 1) / 256
             p = Decimal(PROB_ONE) / (1 + (-x).exp())
@@ -41,7 +45,7 @@ def _stretch_table() -> np.ndarray:
     size = 1 << STRETCH_INDEX_BITS
     out = np.empty(size, dtype=np.int64)
     with localcontext() as ctx:
-        ctx.prec = 34
+        ctx.prec = 20
         for k in range(size):
             p = (Decimal(k) + Decimal("0.5")) / size
             x = 256 * (p / (1 - p)).ln()
@@ -66,7 +70,8 @@ REFERENCE_NEIGHBOURS = ((0, 0), (0, -1), (-1, 0), (0, 1), (1, 0),
                         (-1, -1), (-1, 1), (1, -1), (1, 1), (0, -2), (0, 2), (-2, 0), (2, 0))
 NEAR_REFERENCE = 5  # positions read from the second and later references
 PAD = 2  # planes are zero-padded by 2 on every side, enough for every offset above
-FEATURE_CLIP = 4095  # values enter the predictor clipped to +-FEATURE_CLIP
+FEATURE_CLIP = 32767  # values enter the predictor clipped to +-FEATURE_CLIP (planes are int16)
+OUTLIER_MARGIN = 1024  # errors beyond activity / 4 + 64 symbols (1/16 units) are clipped for learning
 LMS_MU_SHIFT = 7  # LMS step 2**(4 - LMS_MU_SHIFT) of the normalised gradient
 NUM_ACTIVITY = 16  # activity buckets
 BIT_PLACES = 16  # contexts per binarisation place: zero flag, sign, 14 unary steps (the last shared)
