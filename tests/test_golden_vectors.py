@@ -26,14 +26,17 @@ def test_golden_vector_decodes_bit_exactly(name):
     assert hashlib.sha256(data).hexdigest() == expected["file_sha256"]
     symbols, sdz = latent_coder.read_symbols(data)
     assert sdz.latent_space == expected["latent_space"]
+    assert sdz.entropy_model == expected.get("entropy_model", 1)
     assert list(symbols.shape) == expected["latent_shape"]
     assert _digest(symbols, "<i8") == expected["symbols_sha256"]
     assert _digest(latent_coder.decode_latent(data), "<f4") == expected["latent_sha256"]
 
 
-def test_golden_vectors_cover_the_format_features():
-    spaces = {entry["latent_space"] for entry in TABLE.values()}
+@pytest.mark.parametrize("model", [1, 2])
+def test_golden_vectors_cover_the_format_features(model):
+    entries = {name: entry for name, entry in TABLE.items() if entry.get("entropy_model", 1) == model}
+    spaces = {entry["latent_space"] for entry in entries.values()}
     assert {"raw", "sd1"} <= spaces
-    names = " ".join(TABLE)
+    names = " ".join(entries)
     for feature in ("escapes", "channel-steps", "caption", "alpha", "row", "column", "zeros"):
         assert feature in names

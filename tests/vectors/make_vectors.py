@@ -1,6 +1,11 @@
-"""Regenerate the golden vectors (run once per format change, never to make a test pass).
+"""Write golden vectors (run once per format change, never to make a test pass).
 
-    python tests/vectors/make_vectors.py
+    python tests/vectors/make_vectors.py [--model 1|2] [--overwrite]
+
+``--model`` picks the entropy model the files are coded with (default 1). Model-2 vectors are
+named ``m2-*``; the table entries of the other model are kept, so adding one model's vectors
+never touches the other's. Existing .sdz files are never rewritten without ``--overwrite``
+(a model's files must keep decoding forever: a new format gets new files, not new bytes).
 
 Each vector is a small .sdz file plus the SHA-256 of its decoded integer symbols (int64,
 C order) and of its dequantized latent (float32, C order) in ``vectors.json``. The test
@@ -10,6 +15,7 @@ model, its integer tables or the coder's probability quantization shows up there
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import sys
@@ -64,10 +70,23 @@ def _vectors() -> dict[str, bytes]:
 
 
 def main() -> None:
-    table = {}
-    for name, data in _vectors().items():
-        (HERE / f"{name}.sdz").write_bytes(data)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=int, choices=latent_coder.ENTROPY_MODELS, default=1)
+    parser.add_argument("--overwrite", action="store_true", help="rewrite .sdz files that already exist")
+    args = parser.parse_args()
+    prefix = "" if args.model == 1 else f"m{args.model}-"
+    table_path = HERE / "vectors.json"
+    table = json.loads(table_path.read_text()) if table_path.exists() else {}
+    latent_coder.ENTROPY_MODEL_ID = args.model  # every file below, encode_image's included, uses this model
+    for base_name, data in _vectors().items():
+        name = prefix + base_name
+        path = HERE / f"{name}.sdz"
+        if path.exists() and not args.overwrite:
+            print(f"{name}: exists, kept")
+            continue
+        path.write_bytes(data)
         symbols, sdz = latent_coder.read_symbols(data)
+        assert sdz.entropy_model == args.model
         latent = latent_coder.decode_latent(data)
         table[name] = {
             "file_sha256": hashlib.sha256(data).hexdigest(),
@@ -76,8 +95,10 @@ def main() -> None:
             "symbols_sha256": _digest(symbols, "<i8"),
             "latent_sha256": _digest(latent, "<f4"),
         }
+        if args.model != 1:
+            table[name]["entropy_model"] = args.model
         print(f"{name}: {len(data)} bytes")
-    (HERE / "vectors.json").write_text(json.dumps(table, indent=2) + "\n")
+    table_path.write_text(json.dumps(table, indent=2) + "\n")
 
 
 if __name__ == "__main__":
