@@ -70,6 +70,17 @@ def seed_corpus() -> dict[str, bytes]:
     seeds["sd3"] = latent_coder.encode_latent(rng.normal(size=(16, 4, 4)), step=0.3, latent_space="sd3", width=32, height=32)
     seeds["row"] = latent_coder.encode_latent(np.cumsum(rng.normal(size=(1, 1, 64)), axis=2), step=0.5)
     seeds["zeros"] = latent_coder.encode_latent(np.zeros((2, 12, 12)), step=1.0)
+    # Entropy model 2 (adaptive context mixing): its header (channel order, references), escapes,
+    # many channels, and the one-position-wide shapes.
+    smooth = np.cumsum(np.cumsum(rng.normal(size=(6, 10, 12)), axis=1), axis=2) / 3
+    seeds["m2-raw"] = latent_coder.encode_latent(smooth, step=0.5, entropy_model=2)
+    seeds["m2-escapes"] = latent_coder.encode_latent(wide, step=0.25, entropy_model=2)
+    seeds["m2-flux2"] = latent_coder.encode_latent(
+        rng.normal(size=(32, 6, 6)), step=0.7, latent_space="flux2", width=48, height=48,
+        channel_steps=tuple(range(8, 40)), entropy_model=2,
+    )
+    seeds["m2-row"] = latent_coder.encode_latent(np.cumsum(rng.normal(size=(2, 1, 64)), axis=2), step=0.5, entropy_model=2)
+    seeds["m2-column"] = latent_coder.encode_latent(rng.normal(size=(1, 40, 1)), step=0.3, entropy_model=2)
     return seeds
 
 
