@@ -371,12 +371,12 @@ def test_cli_runtime_failures_exit_1_with_one_line(run, tmp_path):
 
 
 def test_cli_interrupted_run_leaves_no_partial_file(run, tmp_path, monkeypatch):
-    import cli
+    from codec import output_files
 
     def interrupted(*args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli.os, "replace", interrupted)
+    monkeypatch.setattr(output_files, "_link", interrupted)  # the moment the finished file would appear
     result = run("gen", "x", "-o", tmp_path / "out.png", "--steps", 1, "-W", 64, "-H", 64, "-q")
     assert result.exit_code == 130
     assert not list(tmp_path.iterdir())
