@@ -31,10 +31,10 @@ and ends with a 16-bit end marker. A valid stream is consumed exactly (the decod
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 from . import entropy_model2 as em2
+from .compiled import compiled
 
 SQUASH = em2.SQUASH
 STRETCH = em2.STRETCH
@@ -107,7 +107,7 @@ def _flat_offsets(offsets, width: int) -> np.ndarray:
 # coder[0] = low, coder[1] = high, coder[2] = the decoder's window, coder[3] = byte position.
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@compiled(inline="always")
 def _code_bit(decoding, coder, buf, bit, p):
     """Encode ``bit``, or decode and return it, with P(bit = 1) = p / 65536 (p in [32, 65504])."""
     low = coder[0]
@@ -134,7 +134,7 @@ def _code_bit(decoding, coder, buf, bit, p):
     return bit
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled
 def _code_uniform(decoding, coder, buf, value, bits):
     """A fixed-length field of ``bits`` flat bits, most significant first."""
     out = 0
@@ -143,7 +143,7 @@ def _code_uniform(decoding, coder, buf, value, bits):
     return out
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled
 def _bits_for(count):
     """Bits of a fixed-length field holding 0 .. count - 1."""
     bits = 0
@@ -155,7 +155,7 @@ def _bits_for(count):
 # --- adaptive counters, mixer, APM ------------------------------------------------------
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@compiled(inline="always")
 def _update_counter(table, index, bit):
     """Probability in 22 bits (high part) and a hit count (low 10 bits); rate 1 / (n + 1.5)."""
     state = table[index]
@@ -167,7 +167,7 @@ def _update_counter(table, index, bit):
     table[index] = (p << 10) | n
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@compiled(inline="always")
 def _squash(x):
     if x > 2047:
         x = 2047
@@ -176,7 +176,7 @@ def _squash(x):
     return SQUASH[x + 2048]
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled
 def _activity_bucket(activity):
     """Buckets 1.5x wide from one symbol of summed neighbour error (activity in 1/16 symbol)."""
     bucket = 0
@@ -187,7 +187,7 @@ def _activity_bucket(activity):
     return bucket
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@compiled(inline="always")
 def _signed_level(error):
     """A residual in 1/16 symbol as -3..3: |e| < 1/2, < 3/2, < 7/2, larger."""
     a = abs(error)
@@ -195,7 +195,7 @@ def _signed_level(error):
     return level if error >= 0 else -level
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@compiled(inline="always")
 def _clamp(x, limit):
     return -limit if x < -limit else (limit if x > limit else x)
 
@@ -203,7 +203,7 @@ def _clamp(x, limit):
 # --- the kernel -------------------------------------------------------------------------
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled
 def _code_header(decoding, coder, buf, order, refs, nrefs):
     """Channel order (a permutation, each entry an index into the channels left) and references."""
     channels = order.shape[0]
@@ -240,7 +240,7 @@ def _code_header(decoding, coder, buf, order, refs, nrefs):
     return OK
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled
 def _new_tables(channels):
     """Fresh counters (one block per context table), mixer weights, APM, and escape counters."""
     sizes = np.array(
@@ -267,7 +267,7 @@ def _new_tables(channels):
     return starts, counters, mixer, apm, escapes
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled
 def _kernel(decoding, values, order, refs, nrefs, buf, coder, spatial, near):
     """Encode ``values`` (C, h, w) into ``buf``, or decode ``buf`` into ``values``; returns a status.
 
@@ -430,7 +430,7 @@ def _kernel(decoding, values, order, refs, nrefs, buf, coder, spatial, near):
     return OK
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled
 def _code_escape(decoding, coder, buf, counters, excess):
     """Elias gamma of ``excess + 1``: its bit length in adaptive unary, then flat mantissa bits.
 

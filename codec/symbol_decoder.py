@@ -21,10 +21,10 @@ Every other quantity is integer arithmetic shared with ``entropy_model``.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 from . import entropy_model as em
+from .compiled import compiled
 
 PRECISION = 24
 QUANTILE_MASK = (1 << PRECISION) - 1
@@ -38,18 +38,6 @@ ESCAPE_TOO_LARGE = 3
 DATA_LEFT_OVER = 4
 ESCAPES_LEFT_OVER = 5
 
-def _compiled(function):
-    """numba.njit with an on-disk cache where one can be written, else compiled in memory.
-
-    numba refuses ``cache=True`` at decoration when neither ``__pycache__`` beside this file nor a
-    user cache directory is writable (a read-only install, a user without a home directory).
-    """
-    try:
-        return numba.njit(cache=True, nogil=True)(function)
-    except RuntimeError:
-        return numba.njit(nogil=True)(function)
-
-
 MESSAGES = {
     ZERO_LAST_WORD: "the coded part ends in a zero word",
     ESCAPE_TRUNCATED: "the escape stream ends early",
@@ -59,7 +47,7 @@ MESSAGES = {
 }
 
 
-@_compiled
+@compiled
 def _read_escape(escapes, cursor):
     """One uvarint of at most 10 bytes and at most MAX_SYMBOL (as ``Reader.uvarint``); -1/-2 on error."""
     value = np.int64(0)
@@ -80,7 +68,7 @@ def _read_escape(escapes, cursor):
     return np.int64(-2)
 
 
-@_compiled
+@compiled
 def _decode_symbol(state, row_total, size, table, scale_index, offset):
     """Quantile -> (symbol, left cumulative, probability) under constriction's lazy quantization."""
     quantile = np.int64(state & np.uint64(QUANTILE_MASK))
@@ -96,7 +84,7 @@ def _decode_symbol(state, row_total, size, table, scale_index, offset):
     return size - 1, left, np.int64(1 << PRECISION) - left
 
 
-@_compiled
+@compiled
 def _row_total(table, scale_index, offset, size):
     total = np.int64(0)
     for k in range(size):
@@ -104,7 +92,7 @@ def _row_total(table, scale_index, offset, size):
     return total
 
 
-@_compiled
+@compiled
 def decode_kernel(words, escapes, lows, highs, refs, weights, biases, channel_scales, table, thresholds, values, errors):
     """Fill ``values`` (C, h, w) int64 and ``errors`` (C, h, w) int32; returns a status code.
 
