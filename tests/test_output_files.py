@@ -185,3 +185,14 @@ def test_sigkill_of_the_real_cli_at_any_moment_leaves_the_directory_as_it_was(tm
             from codec import latent_coder
 
             latent_coder.decode_latent(after["keep.sdz"])  # complete and valid
+
+
+def test_a_device_node_is_never_replaced(tmp_path):
+    """As root, `--force /dev/null` once would have replaced /dev/null with a regular file."""
+    device = Path("/dev/null")
+    for force in (False, True):
+        with pytest.raises(OutputError, match="not a regular file"):
+            check_output(device, force)
+        with pytest.raises(OutputError, match="not a regular file"):
+            write_output(device, lambda out: out.write(b"x"), force=force)
+    assert stat.S_ISCHR(os.stat(device).st_mode)
