@@ -1,4 +1,4 @@
-"""The ``sdcodec`` command line: parses, calls ``codec``/``benchmarks``, prints. Nothing else.
+"""The ``sdcodec`` command line: parses, calls ``sdcodec``'s library and benchmarks, prints. Nothing else.
 
 Exit codes: 0 success, 1 runtime failure (one line on stderr), 2 usage error.
 """
@@ -12,8 +12,9 @@ import os
 import signal
 import sys
 import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Callable, Iterator, Optional
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -77,8 +78,8 @@ def reported_errors() -> Iterator[None]:
     except Exception as exc:  # noqa: BLE001 - the contract is: never a traceback
         if os.environ.get("SDCODEC_DEBUG"):
             raise
-        from bitstream import BitstreamError
-        from codec.errors import SdcodecError
+        from sdcodec.bitstream import BitstreamError
+        from sdcodec.codec.errors import SdcodecError
 
         known = isinstance(exc, (Failure, SdcodecError, BitstreamError))
         prefix = "error" if known else f"error ({type(exc).__name__})"
@@ -115,33 +116,9 @@ def notifier(quiet: bool) -> Callable[[str], None]:
 
 
 def check_output(path: Path, force: bool, *inputs: Path) -> None:
-    from codec.output_files import check_output as check
+    from sdcodec.codec.images.output_files import check_output as check
 
     check(path, force, *inputs)
-
-
-def write_output(path: Path, data: bytes, force: bool) -> None:
-    from codec.output_files import write_output as write
-
-    write(path, lambda out: out.write(data), force)
-
-
-def save_image(image, path: Path, force: bool, notice: Callable[[str], None]) -> None:
-    """Save by the extension of ``path``; formats without alpha get the image flattened."""
-    from PIL import Image
-
-    from codec.output_files import write_output as write
-
-    extension = path.suffix.lower()
-    if extension not in Image.registered_extensions():
-        fail(f"cannot tell the image format from {path.name!r}; use an extension such as .png, .webp or .jpg")
-    image_format = Image.registered_extensions()[extension]
-    if image_format == "SDZ":
-        fail("decode writes an image; use an image extension such as .png for the output")
-    if image.mode == "RGBA" and image_format in ("JPEG", "BMP", "PPM"):
-        notice(f"{image_format} has no alpha channel: the image is saved without its transparency")
-        image = image.convert("RGB")
-    write(path, lambda out: image.save(out, format=image_format), force)
 
 
 @app.command()
@@ -168,15 +145,14 @@ def encode(
     with reported_errors():
         notice = notifier(quiet)
         check_output(output, force, input)
-        from codec import encode_image
-
+        from sdcodec import encode_image
         data = encode_image(input, model=model, quality=quality, bpp=bpp, size=size, caption=caption, device=device,
                             notice=notice, effort=effort, max_pixels=max_pixels)
-        write_output(output, data, force)
-        from bitstream import read_sdz
+        from sdcodec.bitstream import describe
+        from sdcodec.codec.images.output_files import write_output
 
-        header = read_sdz(data)
-        notice(f"wrote {output}: {len(data)} bytes, {8 * len(data) / (header.width * header.height):.4f} bpp")
+        write_output(output, lambda out: out.write(data), force)
+        notice(f"wrote {output}: {len(data)} bytes, {describe(data)['bpp']:.4f} bpp")
 
 
 @app.command()
@@ -196,7 +172,8 @@ def decode(
     with reported_errors():
         notice = notifier(quiet)
         check_output(output, force, input)
-        from codec.image_codec import decode_image, read_file
+        from sdcodec.codec.image_codec import decode_image, read_file
+        from sdcodec.codec.images.output_files import save_image
 
         image = decode_image(
             read_file(input),
@@ -212,31 +189,6 @@ def decode(
         notice(f"wrote {output}: {image.width}x{image.height} {image.mode}")
 
 
-def describe(data: bytes) -> dict:
-    """The facts ``info`` prints, from the header alone (no model needed)."""
-    import bitstream
-
-    header = bitstream.read_sdz(data)
-    return {
-        "format_version": bitstream.VERSION,
-        "width": header.width,
-        "height": header.height,
-        "total_bytes": len(data),
-        "header_bytes": len(data) - len(header.payload),
-        "payload_bytes": len(header.payload),
-        "bpp": 8 * len(data) / (header.width * header.height),
-        "latent_space": header.latent_space,
-        "latent_shape": list(header.latent_shape),
-        "quant_step": header.quant_step,
-        "recon_offset": header.recon_offset / bitstream.container.RECON_OFFSET_SCALE,
-        "entropy_model": header.entropy_model,
-        "caption": header.caption,
-        "restore_steps": header.restore_steps,
-        "restore_guidance": header.restore_guidance,
-        "alpha_bytes": len(header.alpha) if header.alpha is not None else 0,
-    }
-
-
 @app.command()
 def info(
     input: Path = typer.Argument(..., help="The .sdz file to describe."),
@@ -244,7 +196,8 @@ def info(
 ) -> None:
     """Describe a .sdz file without decoding it."""
     with reported_errors():
-        from codec.image_codec import read_file
+        from sdcodec.bitstream import describe
+        from sdcodec.codec.image_codec import read_file
 
         facts = describe(read_file(input))
         if as_json:
@@ -263,7 +216,6 @@ GEN_MODEL_HELP = ("A full Stable Diffusion pipeline: hub id or local diffusers d
                   "when it is one, else stable-diffusion-v1-5/stable-diffusion-v1-5).")
 GEN_OUTPUT_HELP = (".png/.jpg/.webp (parameters embedded) or .sdz (the latent, coded directly); "
                    "{n} and {seed} are filled in, several images without them get -1, -2, ...")
-GEN_FORMATS = (".png", ".jpg", ".jpeg", ".webp", ".sdz")
 PROMPT_HELP = "What to draw; (word:1.3), (word), [word] set emphasis, BREAK starts a new chunk."
 Negative = Annotated[str, typer.Option("--negative", "-n", help="What to steer away from (same emphasis syntax).")]
 Seed = Annotated[Optional[int], typer.Option("--seed", help="Seed of the first image (+1 for each next one); random when absent.")]
@@ -302,13 +254,14 @@ def run_generation(
     strength: Optional[float], model: Optional[str], quality: Optional[int], bpp: Optional[float],
     size: Optional[int], caption: Optional[str], device: str, force: bool, quiet: bool,
 ) -> None:
-    """What gen and img2img share: check the options, load the model once, write each image atomically."""
-    from codec.generate import check_options
+    """What gen and img2img share: usage checks here, then ``generate_to_files`` does the work."""
+    from sdcodec.codec.diffusion.generate import check_options
+    from sdcodec.codec.diffusion.generate_files import OUTPUT_FORMATS, GenerationRequest, generate_to_files
 
     pattern = str(output or f"{'img2img' if input else 'gen'}-{{seed}}.png")
     suffix = Path(pattern).suffix.lower()
-    if suffix not in GEN_FORMATS:
-        raise typer.BadParameter(f"cannot write {Path(pattern).name!r}: use an extension among {', '.join(GEN_FORMATS)}")
+    if suffix not in OUTPUT_FORMATS:
+        raise typer.BadParameter(f"cannot write {Path(pattern).name!r}: use an extension among {', '.join(OUTPUT_FORMATS)}")
     given = rate_options_given(quality, bpp, size)
     if (given or caption is not None) and suffix != ".sdz":
         raise typer.BadParameter(f"{(given or ['--caption'])[0]} applies to .sdz output only")
@@ -318,46 +271,13 @@ def run_generation(
                       num_images=num_images, seed=seed, strength=strength)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
-    with reported_errors():
-        from codec.errors import LatentSpaceMismatch
-        from codec.generate import image_bytes, iter_generate, output_paths, random_seed, read_init, sdz_caption
-        from codec.image_codec import encode_latent_image
-        from codec.sd_pipeline import load_sd_components
-
-        notice = notifier(quiet)
-        seed = random_seed() if seed is None else seed
-        try:
-            paths = output_paths(pattern, [seed + n for n in range(num_images)])
-        except ValueError as exc:
-            fail(str(exc))
-        for path in paths:
-            check_output(path, force, *([input] if input else []))
-        source = read_init(input) if input else None
-        components = load_sd_components(model, device=device)
-        if source and source.latent_space and source.latent_space != components.latent_space:
-            raise LatentSpaceMismatch(f"{input} is in the {source.latent_space} latent space but {components.spec} "
-                                      f"works in {components.latent_space}")
-        if caption is None:
-            caption, cut = sdz_caption(prompt)
-            if cut and suffix == ".sdz":
-                notice("the prompt is longer than a .sdz caption may be: the stored caption is cut")
-        notice(f"generating {num_images} image(s) with {components.spec}, {scheduler}, {steps} steps, seed {seed}")
-        with step_progress(quiet) as progress:
-            results = iter_generate(
-                components, prompt, negative=negative, seed=seed, steps=steps, guidance=guidance, width=width,
-                height=height, scheduler=scheduler, num_images=num_images, strength=strength,
-                init_image=source.image if source else None, init_latent=source.latent if source else None,
-                crop_size=source.size if source else None, output_type="latent" if suffix == ".sdz" else "pil",
-                progress=progress,
-            )
-            for path, result in zip(paths, results):
-                if suffix == ".sdz":
-                    data = encode_latent_image(result.latent, latent_space=components.latent_space, width=result.width,
-                                               height=result.height, quality=quality, bpp=bpp, size=size, caption=caption)
-                else:
-                    data = image_bytes(result, suffix)
-                write_output(path, data, force)
-                notice(f"wrote {path}: {result.width}x{result.height}, seed {result.seed}, {len(data)} bytes")
+    request = GenerationRequest(
+        prompt=prompt, pattern=pattern, init=input, negative=negative, seed=seed, steps=steps, guidance=guidance,
+        width=width, height=height, scheduler=scheduler, num_images=num_images, strength=strength, model=model,
+        device=device, quality=quality, bpp=bpp, size=size, caption=caption,
+    )
+    with reported_errors(), step_progress(quiet) as progress:
+        generate_to_files(request, force=force, notice=notifier(quiet), progress=progress)
 
 
 @app.command()
@@ -434,6 +354,8 @@ def bench(
     efforts: str = typer.Option("1", "--effort", help="Comma-separated sdz effort levels to sweep, e.g. 1,2 (one curve each)."),
     max_images: Optional[int] = typer.Option(None, "--max-images", min=1, help="Use only the first N images."),
     out: Path = typer.Option(Path("bench-out"), "--out", "-o", help="Report directory (results are cached there, so a rerun resumes)."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="Cache directory for the measurements (default: OUT/cache)."),
+    crop_image: Optional[str] = typer.Option(None, "--crop-image", help="Image name for the side-by-side crops."),
     quiet: Quiet = False,
 ) -> None:
     """Rate-distortion benchmark of sdz against JPEG, WebP, AVIF and JPEG XL, with a Markdown report."""
@@ -449,7 +371,7 @@ def bench(
     if not all(1 <= e <= 4 for e in effort_levels):
         raise typer.BadParameter(f"--effort levels are 1 to 4, got {efforts!r}")
     with reported_errors():
-        from benchmarks.run import run_bench
+        from sdcodec.benchmarks.run import run_bench
 
         run_bench(
             image_dir,
@@ -461,6 +383,8 @@ def bench(
             sdz_knobs=knobs,
             sdz_efforts=effort_levels,
             max_images=max_images,
+            cache_dir=cache,
+            crop_image=crop_image,
             quiet=quiet,
         )
         notifier(quiet)(f"report written to {out / 'report.md'}")

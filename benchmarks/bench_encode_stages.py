@@ -17,7 +17,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from codec import channel_weighting, image_codec, image_io, models
+from sdcodec.codec import autoencoders as models
+from sdcodec.codec import image_codec
+from sdcodec.codec.images import image_io
+from sdcodec.codec.rate_distortion import channel_weighting
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 

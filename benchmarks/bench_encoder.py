@@ -15,6 +15,7 @@ MS-SSIM, and the ratio of their encode times.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import sys
@@ -48,14 +49,34 @@ def _parse_options(pairs: list[str]) -> dict:
     return options
 
 
+def load_api(code: Path | None):
+    """The encode/decode API of this checkout, or of another one (e.g. the previous main) for side-by-side runs."""
+    if code is None:
+        import sdcodec
+
+        return sdcodec
+    code = code.resolve()
+    if (code / "__init__.py").exists():  # the one-package layout: load that checkout as `sdcodec`
+        spec = importlib.util.spec_from_file_location("sdcodec", code / "__init__.py", submodule_search_locations=[str(code)])
+        module = importlib.util.module_from_spec(spec)
+        for name in [name for name in sys.modules if name == "sdcodec" or name.startswith("sdcodec.codec")]:
+            del sys.modules[name]
+        sys.modules["sdcodec"] = module
+        spec.loader.exec_module(module)
+        return module
+    sys.path.insert(0, str(code))  # the older layout: a top-level `codec` package
+    import codec
+
+    return codec
+
+
 def run(label: str, options: dict, images: int, code: Path | None, shard: str = "") -> None:
-    if code is not None:
-        sys.path.insert(0, str(code.resolve()))
     import torch
     from PIL import Image
 
-    import codec
-    from benchmarks.metrics import ms_ssim, psnr
+    from sdcodec.benchmarks.metrics import ms_ssim, psnr
+
+    codec = load_api(code)
 
     torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "1")))
     spec = f"taef2:{SHARED / 'weights' / 'taef2'}"
@@ -87,7 +108,7 @@ def run(label: str, options: dict, images: int, code: Path | None, shard: str = 
 
 
 def compare(anchor_label: str, test_label: str) -> None:
-    from benchmarks.bdrate import bd_rate
+    from sdcodec.benchmarks.bdrate import bd_rate
 
     anchor, test = _load(anchor_label), _load(test_label)
     common = sorted(set(anchor) & set(test))

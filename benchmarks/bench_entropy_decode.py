@@ -20,7 +20,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from codec import image_io, latent_coder, models
+from sdcodec.codec import autoencoders as models
+from sdcodec.codec.coding import latent_coder
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
@@ -35,8 +36,7 @@ def _best_of(function, repeats: int = 3) -> float:
 
 
 def kodak_share(count: int, save_dir: Path | None) -> None:
-    from codec import encode_image
-
+    from sdcodec import encode_image
     spec = f"taef2:{SHARED / 'weights' / 'taef2'}"
     autoencoder = models.load_autoencoder(spec, device="cpu")
     paths = sorted((SHARED / "datasets" / "kodak").glob("*.png"))[:count]

@@ -16,9 +16,9 @@ import time
 
 import torch
 
-from benchmarks.sd15_random import random_sd15_components
-from codec.generate import generate
-from codec.sd_pipeline import encode_prompt
+from sdcodec.benchmarks.sd15_random import random_sd15_components
+from sdcodec.codec.diffusion.generate import generate
+from sdcodec.codec.diffusion.sd_pipeline import encode_prompt
 
 PROMPT = "a photograph of an astronaut riding a horse, (detailed:1.2), sharp focus"
 NEGATIVE = "blurry, low quality"

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-import codec
+import sdcodec
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -42,10 +42,10 @@ def main() -> None:
         bpps, psnrs, enc, dec = [], [], [], []
         for image in images:
             start = time.perf_counter()
-            data = codec.encode_image(image, model=args.model, quality=quality)
+            data = sdcodec.encode_image(image, model=args.model, quality=quality)
             enc.append(time.perf_counter() - start)
             start = time.perf_counter()
-            out = codec.decode_image(data, model=args.model)
+            out = sdcodec.decode_image(data, model=args.model)
             dec.append(time.perf_counter() - start)
             bpps.append(8 * len(data) / (image.width * image.height))
             psnrs.append(psnr(image, out))
@@ -54,7 +54,7 @@ def main() -> None:
     for ceiling in CEILINGS:
         ratios = []
         for image in images:
-            data = codec.encode_image(image, model=args.model, bpp=ceiling)
+            data = sdcodec.encode_image(image, model=args.model, bpp=ceiling)
             ratios.append(8 * len(data) / (image.width * image.height) / ceiling)
         ratios = np.array(ratios)
         print(

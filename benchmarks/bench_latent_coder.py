@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.latent_baselines import static_histogram_bits, zlib_8bit_bytes
-from codec.latent_coder import decode_latent, encode_latent, encode_latent_detailed, quantize
+from sdcodec.benchmarks.latent_baselines import static_histogram_bits, zlib_8bit_bytes
+from sdcodec.codec.coding.latent_coder import decode_latent, encode_latent, encode_latent_detailed, quantize
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -32,8 +32,8 @@ def kodak_taef2_latents() -> list[np.ndarray]:
             return [stored[key] for key in sorted(stored.files, key=lambda k: int(k.split("_")[1]))]
     import torch
 
-    from codec import image_io, models
-
+    from sdcodec.codec import autoencoders as models
+    from sdcodec.codec.images import image_io
     autoencoder = models.load_autoencoder(f"taef2:{SHARED / 'weights' / 'taef2'}", device="cpu")
     latents = []
     for path in sorted((SHARED / "datasets" / "kodak").glob("kodim*.png")):

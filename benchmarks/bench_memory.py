@@ -24,9 +24,11 @@ def main() -> None:
     args = parser.parse_args()
     from diffusers import AutoencoderKL
 
-    from benchmarks.sd15_random import sd15_vae_config
-    from codec import image_codec, image_io, latent_coder
-    from codec.autoencoders import DiffusersVAE
+    from sdcodec.benchmarks.sd15_random import sd15_vae_config
+    from sdcodec.codec import image_codec
+    from sdcodec.codec.autoencoders import DiffusersVAE
+    from sdcodec.codec.coding import latent_coder
+    from sdcodec.codec.images import image_io
 
     torch.manual_seed(0)
     autoencoder = DiffusersVAE(AutoencoderKL(**sd15_vae_config()).eval(), name="random SD 1.5 VAE", device="cpu")

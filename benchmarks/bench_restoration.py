@@ -18,8 +18,8 @@ import time
 
 import torch
 
-from benchmarks.sd15_random import random_sd15_components
-from codec.restore import restoration_timestep, restore_latent
+from sdcodec.benchmarks.sd15_random import random_sd15_components
+from sdcodec.codec.diffusion.restore import restoration_timestep, restore_latent
 
 
 class UNetTimer:
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     tiny = torch.zeros(4, 8, 8)
     warm = restore_latent(tiny, symbols=tiny, quant_step=args.quant_step, components=components, num_steps=1)
     with torch.no_grad():
-        components.vae.decode(warm.unsqueeze(0)).sample
+        components.vae.decode(warm.unsqueeze(0))
 
     # A dequantized latent as the decoder sees it: symbols q, reconstruction q * step.
     generator = torch.Generator().manual_seed(0)
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
         restore_seconds = time.perf_counter() - started
         with torch.no_grad():
             vae = components.vae
-            vae.decode(restored.unsqueeze(0) / vae.config.scaling_factor).sample
+            vae.decode(restored.unsqueeze(0) / vae.config.scaling_factor)
         total_seconds = time.perf_counter() - started
         vae_seconds = total_seconds - restore_seconds
         rows.append((num_steps, total_seconds, timer.seconds, timer.calls, restore_seconds, vae_seconds))

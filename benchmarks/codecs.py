@@ -4,7 +4,7 @@ A `Codec` has a `name`, a sweep of integer quality `knobs` (higher = better and 
 `knob_range` searched by the size-matched protocol, `encode(image, knob) -> bytes` and
 `decode(data) -> RGB PIL.Image`. Baselines: JPEG and WebP through Pillow, AVIF through Pillow's
 AVIF plugin (imagecodecs when Pillow lacks it), JPEG XL through imagecodecs; `SdzCodec` adapts
-sdcodec's own `codec.encode_image` / `codec.decode_image`. A codec whose library is missing says
+sdcodec's own `sdcodec.encode_image` / `sdcodec.decode_image`. A codec whose library is missing says
 why in `unavailable_reason()` instead of failing.
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, features
 
-from codec.errors import SdcodecError
+from sdcodec.codec.errors import SdcodecError
 
 CODEC_NAMES = ("sdz", "jpeg", "webp", "avif", "jxl")
 SDZ_DEFAULT_KNOBS = (10, 25, 40, 60)
@@ -148,7 +148,7 @@ def jxl_codec() -> Codec:
 
 
 class SdzCodec(Codec):
-    """sdcodec itself through `codec.encode_image` / `codec.decode_image` (quality knob 1..100).
+    """sdcodec itself through `sdcodec.encode_image` / `sdcodec.decode_image` (quality knob 1..100).
 
     Encoding and decoding run a real autoencoder (seconds per image), so the default sweep is short.
     The cache key includes a digest of the codec's sources, so results are recomputed after the
@@ -176,16 +176,6 @@ class SdzCodec(Codec):
             details.append(f"decoder {decoder_spec}")
         self.label = f"sdz ({', '.join(details)})"
 
-    def unavailable_reason(self) -> str | None:
-        try:
-            module = importlib.import_module("codec")
-        except ImportError as exc:
-            return f"the codec package does not import: {exc}"
-        missing = [name for name in ("encode_image", "decode_image") if not hasattr(module, name)]
-        if missing:
-            return f"codec.{' and codec.'.join(missing)} not available in this version"
-        return None
-
     def settings(self) -> dict:
         return {
             "name": self.name,
@@ -193,24 +183,24 @@ class SdzCodec(Codec):
             "restore_steps": self.restore_steps,
             "decoder": self.decoder_spec,
             "effort": self.effort,
-            "sources": _package_digest("codec", "bitstream"),
+            "sources": _package_digest("sdcodec.codec", "sdcodec.bitstream"),
         }
 
     def warmup(self) -> None:
         self.decode(self.encode(Image.new("RGB", (64, 64), (128, 128, 128)), self.knobs[0]))
 
     def encode(self, image: Image.Image, knob: int) -> bytes:
-        import codec
+        import sdcodec
 
-        return codec.encode_image(image, model=self.model_spec, quality=int(knob), device=self.device, effort=self.effort)
+        return sdcodec.encode_image(image, model=self.model_spec, quality=int(knob), device=self.device, effort=self.effort)
 
     def decode(self, data: bytes) -> Image.Image:
-        import codec
+        import sdcodec
 
         options = {"model": self.model_spec, "restore_steps": self.restore_steps, "device": self.device}
         if self.decoder_spec:
             options["decoder"] = self.decoder_spec
-        return codec.decode_image(data, **options).convert("RGB")
+        return sdcodec.decode_image(data, **options).convert("RGB")
 
 
 def _package_digest(*packages: str) -> str:

@@ -48,8 +48,8 @@ INTERESTING_VALUES = (0, 1, 2, 7, 8, 15, 16, 31, 32, 127, 128, 255, 256, 1023, 1
 
 def seed_corpus() -> dict[str, bytes]:
     """Small valid files covering every header feature and the decoder's special cases."""
-    from codec import alpha_plane, latent_coder
-
+    from sdcodec.codec.coding import latent_coder
+    from sdcodec.codec.images import alpha_plane
     rng = np.random.default_rng(0)
     seeds = {}
     seeds["raw"] = latent_coder.encode_latent(rng.normal(size=(4, 8, 8)), step=0.5)
@@ -134,7 +134,7 @@ def mutate(body: bytearray, rng: random.Random, others: list[bytes], payload_sta
 
 def payload_start(data: bytes) -> int:
     """Offset of a valid file's payload (the entropy-coded part and its side information)."""
-    import bitstream
+    from sdcodec import bitstream
 
     return len(data) - 4 - len(bitstream.read_sdz(data).payload)
 
@@ -156,14 +156,13 @@ def make_mutant(seed_file: bytes, rng: random.Random, others: list[bytes], crc_f
 
 def decode_without_model(data: bytes) -> None:
     """Everything ``sdcodec decode`` does with a file before loading a model."""
-    from codec import image_codec
-
+    from sdcodec.codec import image_codec
     image_codec.unpack_file(data)
 
 
 def _expected_errors() -> tuple[type, ...]:
-    from bitstream import BitstreamError
-    from codec.errors import SdcodecError
+    from sdcodec.bitstream import BitstreamError
+    from sdcodec.codec.errors import SdcodecError
 
     return BitstreamError, SdcodecError
 

@@ -168,7 +168,7 @@ class MetricSuite:
     unavailable: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, use_lpips: bool = True, hub_dir: str | Path | None = None) -> "MetricSuite":
+    def load(cls, use_lpips: bool = True, hub_dir: str | Path | None = None) -> MetricSuite:
         if not use_lpips:
             return cls(None, {"lpips": "disabled"})
         metric, reason = load_lpips(hub_dir)

@@ -20,8 +20,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
-from benchmarks.bdrate import bd_rate
-from benchmarks.metrics import HIGHER_IS_BETTER, METRIC_LABELS
+from sdcodec.benchmarks.bdrate import bd_rate
+from sdcodec.benchmarks.metrics import HIGHER_IS_BETTER, METRIC_LABELS
 
 METRICS = ("psnr", "ssim", "ms_ssim", "lpips")
 RECORD_COLUMNS = (

@@ -13,11 +13,9 @@ digest of its file and the codec by a digest of its settings and library version
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -29,9 +27,9 @@ from PIL import Image, ImageOps
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from benchmarks.codecs import CODEC_NAMES, Codec, make_codecs
-from benchmarks.metrics import MetricSuite
-from codec.errors import ImageReadError, SdcodecError
+from sdcodec.benchmarks.codecs import CODEC_NAMES, Codec, make_codecs
+from sdcodec.benchmarks.metrics import MetricSuite
+from sdcodec.codec.errors import ImageReadError, SdcodecError
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".ppm", ".pgm", ".bmp", ".tif", ".tiff", ".webp"}
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -148,7 +146,7 @@ class MemoryWatch:
         while not self._stop.wait(self.interval):
             self.peak_mb = max(self.peak_mb, self._rss_mb())
 
-    def __enter__(self) -> "MemoryWatch":
+    def __enter__(self) -> MemoryWatch:
         if self._process is not None:
             self.start_mb = self.peak_mb = self._rss_mb()
             self._stop = threading.Event()
@@ -367,7 +365,7 @@ def run_bench(
             info.first_call_s = cache.warmup_seconds(codec)
 
     if write:
-        from benchmarks.report import make_crops, write_report
+        from sdcodec.benchmarks.report import make_crops, write_report
 
         crops = None
         if images and available:
@@ -415,43 +413,3 @@ def _command_line(image_dir, codecs, out_dir, model, restore_steps, decoder, sdz
 
 def _same_point(a: dict, b: dict) -> bool:
     return a["image"] == b["image"] and a["codec"] == b["codec"] and a["knob"] == b["knob"]
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m benchmarks.run`: the same as `sdcodec bench`, with the cache directory as an option."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
-    parser.add_argument("image_dir", nargs="?", default=None)
-    parser.add_argument("--codecs", default=",".join(CODEC_NAMES))
-    parser.add_argument("--model", default=None)
-    parser.add_argument("--restore-steps", type=int, default=0)
-    parser.add_argument("--decoder", default=None)
-    parser.add_argument("--sdz-qualities", default=None, help="comma-separated sdz qualities (default 10,25,40,60)")
-    parser.add_argument("--out", default="bench-out")
-    parser.add_argument("--cache", default=None, help="cache directory (default OUT/cache)")
-    parser.add_argument("--max-images", type=int, default=None)
-    parser.add_argument("--crop-image", default=None, help="image name for the side-by-side crops")
-    parser.add_argument("-q", "--quiet", action="store_true")
-    args = parser.parse_args(argv)
-    try:
-        results = run_bench(
-            args.image_dir,
-            [name for name in args.codecs.split(",") if name.strip()],
-            args.out,
-            model=args.model,
-            restore_steps=args.restore_steps,
-            decoder=args.decoder,
-            sdz_knobs=[int(k) for k in args.sdz_qualities.split(",")] if args.sdz_qualities else None,
-            cache_dir=args.cache,
-            max_images=args.max_images,
-            crop_image=args.crop_image,
-            quiet=args.quiet,
-        )
-    except SdcodecError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(results.report_path)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from codec.sd_pipeline import SDComponents, latent_space_of
+from sdcodec.codec.diffusion.sd_pipeline import SDComponents, latent_space_of
 
 # A few merges, so the tokenizer is a real BPE tokenizer rather than a character splitter.
 _MERGES = ("t h", "th e</w>", "a n", "an d</w>", "i n", "o n</w>", "e r</w>", "a t</w>")

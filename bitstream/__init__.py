@@ -25,9 +25,10 @@ from .errors import (
     UnknownVersionError,
 )
 from .latent_spaces import LATENT_SPACES, LatentSpace
+from .summary import describe
 
 __all__ = [
     "DEFAULT_MAX_PIXELS", "MAGIC", "RAW_LATENT_SPACE", "STEP_SCALE", "VERSION", "SdzFile", "header_size", "read_sdz", "step_to_code",
-    "write_sdz", "AlphaPlaneError", "BadMagicError", "BitstreamError", "ChecksumError", "FieldRangeError", "PayloadError",
+    "write_sdz", "describe", "AlphaPlaneError", "BadMagicError", "BitstreamError", "ChecksumError", "FieldRangeError", "PayloadError",
     "TooLargeError", "TrailingBytesError", "TruncatedError", "UnknownVersionError", "LATENT_SPACES", "LatentSpace",
 ]

@@ -1,4 +1,14 @@
-"""Unsigned LEB128 varints and zigzag signed integers: small numbers cost one byte."""
+"""Unsigned LEB128 varints and zigzag signed integers: small numbers cost one byte.
+
+>>> out = bytearray()
+>>> write_uvarint(300, out)
+>>> write_svarint(-2, out)
+>>> bytes(out)
+b'\\xac\\x02\\x03'
+>>> reader = Reader(bytes(out))
+>>> reader.uvarint("a length"), reader.svarint("an offset")
+(300, -2)
+"""
 
 from __future__ import annotations
 
@@ -53,7 +63,7 @@ class Reader:
 
     def uvarint(self, what: str, maximum: int | None = None) -> int:
         value = shift = 0
-        for i in range(MAX_VARINT_BYTES):
+        for _ in range(MAX_VARINT_BYTES):
             if self.pos >= self.end:
                 raise TruncatedError(f"file is truncated inside {what}")
             byte = self.data[self.pos]

@@ -8,19 +8,20 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import zlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 from PIL import Image
 
-import bitstream
-
-from . import alpha_plane, channel_weighting, image_io, latent_coder, latent_refinement, models
-from .errors import LatentSpaceMismatch, SdcodecError
+from sdcodec import bitstream
+from sdcodec.codec import autoencoders, model_specs
+from sdcodec.codec.coding import latent_coder
+from sdcodec.codec.errors import LatentSpaceMismatch, SdcodecError
+from sdcodec.codec.images import alpha_plane, image_io
+from sdcodec.codec.rate_distortion import channel_weighting, latent_refinement
 
 Notice = Callable[[str], None]
 
@@ -79,11 +80,11 @@ def encode_latent_image(
     check_caption(caption)
     chosen = [name for name, value in (("quality", quality), ("bpp", bpp), ("size", size)) if value is not None]
     if len(chosen) > 1:
-        raise SdcodecError(f"give only one of --quality, --bpp and --size (got {' and '.join(chosen)})")
+        raise SdcodecError(f"give only one of quality, bpp and size (got {' and '.join(chosen)})")
     if bpp is not None and not (bpp > 0 and math.isfinite(bpp)):
-        raise SdcodecError(f"--bpp must be a positive number, got {bpp}")
+        raise SdcodecError(f"bpp must be a positive number, got {bpp}")
     if size is not None and size <= 0:
-        raise SdcodecError(f"--size must be a positive number of bytes, got {size}")
+        raise SdcodecError(f"size must be a positive number of bytes, got {size}")
     restorable = latent_space in RESTORABLE_SPACES
     fields = dict(
         latent_space=latent_space, width=width, height=height, caption=caption, alpha=alpha, channel_steps=channel_steps,
@@ -102,7 +103,7 @@ def encode_latent_image(
         raise SdcodecError(str(exc)) from None
     if not restorable:
         return result.data
-    from .restore import recommended_restore_steps
+    from sdcodec.codec.diffusion.restore import recommended_restore_steps
 
     rms_step = result.step * float(np.sqrt(np.mean((np.asarray(channel_steps or (16,)) / 16.0) ** 2)))
     header = bitstream.read_sdz(result.data)
@@ -134,7 +135,7 @@ def encode_image(
         raise SdcodecError(f"effort must be between 1 and {latent_refinement.MAX_EFFORT}, got {effort}")
     check_caption(caption)
     loaded = image_io.load_image(image, max_pixels=max_pixels)
-    autoencoder = models.load_autoencoder(model, device=device)
+    autoencoder = autoencoders.load_autoencoder(model, device=device)
     notice(f"encoding {loaded.width}x{loaded.height} with {autoencoder.name}")
     pixels = image_io.pad_to_multiple(image_io.to_tensor(loaded.rgb))
     with torch.inference_mode():
@@ -174,20 +175,26 @@ def read_latent(data: bytes, *, max_pixels: int = bitstream.DEFAULT_MAX_PIXELS) 
 def _decoder_spec(sdz: bitstream.SdzFile, model: str | None, decoder: str | None) -> str:
     if sdz.latent_space == bitstream.RAW_LATENT_SPACE:
         raise SdcodecError("this file holds a raw latent (no latent space recorded); it cannot be decoded to an image")
-    return decoder or model or os.environ.get("SDCODEC_MODEL") or models.default_decoder_spec(sdz.latent_space)
+    return model_specs.decoder_spec(sdz.latent_space, model, decoder)
 
 
-def _restore(latent, q, sdz, data, *, model, steps, consistency, device, notice) -> torch.Tensor:
-    """Run the U-Net restoration if a model for the file's space can be had; else say why not."""
-    from .restore import load_restorer, restore_latent
+def _load_restorer(sdz: bitstream.SdzFile, model: str | None, device: str, notice: Notice):
+    """The full pipeline that restores this file, or None (after a notice saying why not)."""
+    from sdcodec.codec.diffusion.restore import load_restorer
 
     if model is None and sdz.latent_space not in RESTORABLE_SPACES:
         notice(f"no restoration: no default U-Net for {sdz.latent_space} files; pass --model with a full pipeline")
-        return latent
+        return None
     components, reason = load_restorer(model, device=device, latent_space=sdz.latent_space)
     if components is None:
         notice(f"{reason}; decoding without restoration")
-        return latent
+    return components
+
+
+def _restore(latent, q, sdz, data, components, *, steps, consistency, notice) -> torch.Tensor:
+    """Run ``steps`` U-Net restoration steps, seeded by the file's bytes (same file, same pixels)."""
+    from sdcodec.codec.diffusion.restore import restore_latent
+
     notice(f"restoring detail with {steps} U-Net step(s) of {components.spec}")
     return restore_latent(
         latent,
@@ -236,16 +243,18 @@ def decode_image(
     q, sdz, latent, alpha = unpack_file(data, max_pixels=max_pixels)
     latent = torch.from_numpy(latent)
     spec = _decoder_spec(sdz, model, decoder)
-    autoencoder = models.load_autoencoder(spec, device=device)
+    steps = sdz.restore_steps if restore_steps is None else restore_steps
+    if steps < 0:
+        raise SdcodecError(f"restore steps must be 0 or more, got {steps}")
+    autoencoder = autoencoders.load_autoencoder(spec, device=device)
     if autoencoder.latent_space != sdz.latent_space:
         raise LatentSpaceMismatch(
             f"the file is in the {sdz.latent_space} latent space but {spec} decodes {autoencoder.latent_space} latents"
         )
-    steps = sdz.restore_steps if restore_steps is None else restore_steps
-    if steps < 0:
-        raise SdcodecError(f"restore steps must be 0 or more, got {steps}")
-    if steps > 0:
-        latent = _restore(latent, q, sdz, data, model=model, steps=steps, consistency=consistency, device=device, notice=notice)
+    # The restoring pipeline reuses the decoder's VAE when both come from the same SPEC (model_cache).
+    restorer = _load_restorer(sdz, model, device, notice) if steps > 0 else None
+    if restorer is not None:
+        latent = _restore(latent, q, sdz, data, restorer, steps=steps, consistency=consistency, notice=notice)
     notice(f"decoding {sdz.width}x{sdz.height} with {autoencoder.name}")
     with torch.inference_mode():
         pixels = autoencoder.decode(latent[None].float())

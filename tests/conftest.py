@@ -16,6 +16,24 @@ KODAK_DIR = SHARED / "datasets" / "kodak"
 sys.path.insert(0, str(TESTS))  # tests import tiny_sd as a plain module
 
 
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread():
+    """Tiny models gain nothing from threads, and spinning threads stall a shared 2-core machine
+    (test_restore: 33 s on one thread, 99 s on two). Subprocesses get OMP_NUM_THREADS=1 too."""
+    import os
+
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    try:
+        import torch
+    except ImportError:
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def tiny_vae_dir(tmp_path_factory) -> Path:
     from tiny_sd import make_tiny_vae

@@ -6,15 +6,22 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
+from tiny_sd import make_tiny_vae, tiny_vae_config
 
-from codec.autoencoders import DiffusersVAE, TinyAutoencoder, latent_space_of, run_tiled
-from codec.errors import ModelLoadError
-from codec.image_io import load_image, to_tensor
-from codec.models import clear_model_cache, default_decoder_spec, load_autoencoder, resolve_device
-from tests.tiny_sd import make_tiny_vae, tiny_vae_config
+from sdcodec.codec.autoencoders import (
+    DiffusersVAE,
+    TinyAutoencoder,
+    latent_space_of,
+    load_autoencoder,
+    resolve_device,
+    run_tiled,
+)
+from sdcodec.codec.errors import ModelLoadError, SdcodecError
+from sdcodec.codec.images.image_io import load_image, to_tensor
+from sdcodec.codec.model_cache import clear_model_cache
+from sdcodec.codec.model_specs import default_decoder_spec
 
 SHARED = Path(__file__).parents[2] / "shared"
 TAEF2 = SHARED / "weights" / "taef2"
@@ -205,7 +212,7 @@ def test_run_tiled_blends_to_the_exact_result_for_pointwise_steps():
 
 
 def test_tae_directory_with_generic_names(tmp_path):
-    from codec.tae import tae_decoder, tae_encoder
+    from sdcodec.codec.autoencoders.tae import tae_decoder, tae_encoder
 
     torch.manual_seed(0)
     torch.save(tae_encoder(4, False).half().state_dict(), tmp_path / "my_encoder.pth")
@@ -272,21 +279,17 @@ def test_corrupt_diffusers_weights(tmp_path, tiny_vae_dir):
     assert_model_error(str(broken), "cannot load model")
 
 
-def test_default_decoders():
-    assert default_decoder_spec("sd1") == "stabilityai/sd-vae-ft-mse"
-    assert default_decoder_spec("sdxl") == "madebyollin/sdxl-vae-fp16-fix"
+def test_files_without_a_default_decoder_ask_for_a_model():
     with pytest.raises(ModelLoadError, match="--model"):
         default_decoder_spec("flux2")
 
 
 def test_resolve_device():
     assert resolve_device("cpu") == torch.device("cpu")
-    assert resolve_device("auto").type in ("cpu", "cuda", "mps")
+    expected = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
+    assert resolve_device("auto").type == expected  # CUDA first, then Apple MPS, else the CPU
+    with pytest.raises(SdcodecError, match="unknown device 'tpu'"):
+        resolve_device("tpu")
     if not torch.cuda.is_available():
-        with pytest.raises(Exception, match="cuda"):
+        with pytest.raises(SdcodecError, match="no CUDA GPU"):
             resolve_device("cuda")
-
-
-def test_tiny_vae_config_is_sd_shaped():
-    config = tiny_vae_config()
-    assert len(config["down_block_types"]) == 4 and config["latent_channels"] == 4

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from benchmarks.bdrate import bd_rate
+from sdcodec.benchmarks.bdrate import bd_rate
 
 ANCHOR_RATE = [0.1, 0.25, 0.5, 1.0, 2.0]
 ANCHOR_PSNR = [26.0, 29.5, 32.0, 35.5, 38.0]

@@ -7,8 +7,8 @@ import types
 import numpy as np
 import pytest
 
-from benchmarks import metrics
-from benchmarks.metrics import MetricSuite, load_lpips, ms_ssim, ms_ssim_scales, psnr, ssim
+from sdcodec.benchmarks import metrics
+from sdcodec.benchmarks.metrics import MetricSuite, load_lpips, ms_ssim, ms_ssim_scales, psnr, ssim
 
 
 def textured(height=48, width=64, seed=0) -> np.ndarray:

@@ -7,15 +7,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import bitstream
-from bitstream import (
+from sdcodec import bitstream
+from sdcodec.bitstream import (
     BadMagicError,
     BitstreamError,
     ChecksumError,
     FieldRangeError,
     SdzFile,
     TrailingBytesError,
-    TruncatedError,
     UnknownVersionError,
     read_sdz,
     write_sdz,

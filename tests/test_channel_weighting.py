@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from codec.channel_weighting import channel_gains, step_multipliers
+from sdcodec.codec.rate_distortion.channel_weighting import channel_gains, step_multipliers
 
 
 class ScaledDecoder:

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from cli import app
+from sdcodec.cli import app
 
 runner = CliRunner()
 
@@ -152,9 +152,9 @@ def test_rgba_keeps_alpha_and_jpeg_output_flattens_with_a_notice(tmp_path, tiny_
 
 def test_real_subprocess_encode_and_failure(tmp_path, photo, tiny_vae_dir):
     sdz = tmp_path / "x.sdz"
-    ok = subprocess.run([sys.executable, "-m", "cli", "encode", str(photo), str(sdz), "-m", str(tiny_vae_dir), "-q"], capture_output=True, text=True)
+    ok = subprocess.run([sys.executable, "-m", "sdcodec.cli", "encode", str(photo), str(sdz), "-m", str(tiny_vae_dir), "-q"], capture_output=True, text=True)
     assert ok.returncode == 0 and ok.stderr == "" and sdz.exists()
-    bad = subprocess.run([sys.executable, "-m", "cli", "decode", str(photo), str(tmp_path / "y.png")], capture_output=True, text=True)
+    bad = subprocess.run([sys.executable, "-m", "sdcodec.cli", "decode", str(photo), str(tmp_path / "y.png")], capture_output=True, text=True)
     assert bad.returncode == 1 and len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr
 
 
@@ -184,8 +184,7 @@ def test_bad_output_location_is_found_before_the_model_loads(tmp_path, photo):
 
 
 def test_info_escapes_control_characters_of_a_hostile_caption(tmp_path):
-    from codec import latent_coder
-
+    from sdcodec.codec.coding import latent_coder
     caption = "ok\x1b[2J\x1b]0;pwned\x07\nnext line\u202eevil\tend"
     sdz = tmp_path / "evil.sdz"
     sdz.write_bytes(latent_coder.encode_latent(np.zeros((4, 2, 2)), step=1.0, caption=caption))
@@ -209,12 +208,12 @@ def test_max_pixels_refuses_large_inputs_and_files(tmp_path, photo, tiny_vae_dir
 
 
 def test_memory_error_is_one_line_without_a_traceback(tmp_path, photo, monkeypatch):
-    import codec
+    import sdcodec
 
     def exhausted(*args, **kwargs):
         raise MemoryError
 
-    monkeypatch.setattr(codec, "encode_image", exhausted)
+    monkeypatch.setattr(sdcodec, "encode_image", exhausted)
     result = run("encode", photo, tmp_path / "x.sdz")
     assert result.exit_code == 1
     assert "out of memory" in result.stderr and "Traceback" not in result.stderr
@@ -222,18 +221,18 @@ def test_memory_error_is_one_line_without_a_traceback(tmp_path, photo, monkeypat
 
 def test_memory_error_under_an_address_space_limit_is_one_line(tmp_path):
     """A real process that runs out of memory (RLIMIT_AS) on a file at the ceiling prints one line."""
-    from codec import latent_coder
-
+    from sdcodec.codec.coding import latent_coder
     big = tmp_path / "big.sdz"
     big.write_bytes(latent_coder.encode_latent(np.zeros((32, 256, 256)), step=1.0, latent_space="flux2", width=2048, height=2048))
     code = (
-        "import resource, sys, cli\n"
-        "import codec.image_codec\n"  # imports first: the limit is for the decode
+        "import resource, sys\n"
+        "from sdcodec import cli\n"
+        "from sdcodec.codec import image_codec\n"  # imports first: the limit is for the decode
         "limit = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 + (1 << 30)\n"
         "resource.setrlimit(resource.RLIMIT_AS, (resource.getrlimit(resource.RLIMIT_AS)[0], resource.RLIM_INFINITY))\n"
         "import numpy as np\n"
-        "real = codec.image_codec.latent_coder.dequantize\n"
-        "codec.image_codec.latent_coder.dequantize = lambda *a: (np.ones(1 << 40, dtype=np.uint8), real(*a))[1]\n"
+        "real = image_codec.latent_coder.dequantize\n"
+        "image_codec.latent_coder.dequantize = lambda *a: (np.ones(1 << 40, dtype=np.uint8), real(*a))[1]\n"
         "sys.argv = ['sdcodec', 'decode', sys.argv[1], sys.argv[2]]\n"
         "cli.main()\n"
     )

@@ -14,10 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import bitstream
-from bitstream.errors import PayloadError
-from codec import cm_coder, latent_coder
-from codec import entropy_model2 as em2
+from sdcodec import bitstream
+from sdcodec.bitstream.errors import PayloadError
+from sdcodec.codec.coding import cm_coder, latent_coder
+from sdcodec.codec.coding import entropy_model2 as em2
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -155,7 +155,7 @@ def test_encoding_is_identical_in_a_fresh_process():
     q = _correlated_latent(rng, (4, 20, 24))
     here = cm_coder.encode_symbols(q)[0]
     script = (
-        "import sys, hashlib, numpy as np; from codec import cm_coder;"
+        "import sys, hashlib, numpy as np; from sdcodec.codec.coding import cm_coder;"
         "q = np.frombuffer(sys.stdin.buffer.read(), dtype='<i8').reshape(4, 20, 24);"
         "p = cm_coder.encode_symbols(q)[0];"
         "assert np.array_equal(cm_coder.decode_symbols(p, q.shape), q);"

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import time
 
-from benchmarks import fuzz_decoder
+import pytest
+
+from sdcodec.benchmarks import fuzz_decoder
 
 SMOKE_SECONDS = 20
 
 
+@pytest.mark.slow
 def test_mutants_raise_only_typed_errors_and_stay_fast(tmp_path):
     stats = fuzz_decoder.run_fuzz(1_000_000, seed=12345, out=tmp_path, deadline=time.perf_counter() + SMOKE_SECONDS)
     assert stats.mutants > 2_000

@@ -8,35 +8,20 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from tiny_sd import make_tiny_pipeline, make_tiny_vae
+from tiny_sd import make_tiny_vae
 
-from codec.errors import ModelLoadError
-from codec.generate import (
-    SCHEDULERS,
-    check_options,
-    generate,
-    image_bytes,
-    output_paths,
-    parse_parameters,
-    read_parameters,
-)
-from codec.sd_pipeline import encode_prompt, load_sd_components
+from sdcodec.codec.diffusion.generate import SCHEDULERS, check_options, generate
+from sdcodec.codec.diffusion.generate_files import output_paths
+from sdcodec.codec.diffusion.parameters import image_bytes, parse_parameters, read_parameters
+from sdcodec.codec.diffusion.sd_pipeline import encode_prompt, load_sd_components
+from sdcodec.codec.errors import ModelLoadError
 
 SMALL = {"width": 64, "height": 64, "steps": 2}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models gain nothing from threads, and spinning threads stall on a shared 2-core box."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
-def pipeline_dir(tmp_path_factory):
-    return make_tiny_pipeline(tmp_path_factory.mktemp("tiny-sd") / "pipeline")
+def pipeline_dir(tiny_pipeline_dir):
+    return tiny_pipeline_dir
 
 
 @pytest.fixture(scope="module")
@@ -255,7 +240,7 @@ def test_png_bytes_need_a_known_suffix(components):
 def run(pipeline_dir):
     from typer.testing import CliRunner
 
-    from cli import app
+    from sdcodec.cli import app
 
     runner = CliRunner()
 
@@ -292,7 +277,7 @@ def test_cli_gen_several_images_with_a_pattern_and_a_random_seed(run, tmp_path):
 
 
 def test_cli_gen_to_sdz_then_decode(run, pipeline_dir, tmp_path):
-    from codec.image_codec import decode_image, read_latent
+    from sdcodec.codec.image_codec import decode_image, read_latent
 
     out = tmp_path / "cat.sdz"
     result = run("gen", "a cat", "-o", out, "--seed", 3, "--steps", 2, "-W", 64, "-H", 48, "-Q", 90)
@@ -327,7 +312,7 @@ def test_cli_img2img_from_png_and_from_sdz(run, tmp_path):
     assert Image.open(from_sdz).size == (64, 48)
     chained = tmp_path / "chained.sdz"
     assert run("img2img", sdz, "a dog", "-o", chained, "--steps", 4, "--seed", 1, "-q").exit_code == 0
-    from codec.image_codec import read_latent
+    from sdcodec.codec.image_codec import read_latent
 
     assert read_latent(chained.read_bytes())[1].latent_shape == (4, 6, 8)
 
@@ -371,8 +356,7 @@ def test_cli_runtime_failures_exit_1_with_one_line(run, tmp_path):
 
 
 def test_cli_interrupted_run_leaves_no_partial_file(run, tmp_path, monkeypatch):
-    from codec import output_files
-
+    from sdcodec.codec.images import output_files
     def interrupted(*args):
         raise KeyboardInterrupt
 
@@ -383,9 +367,8 @@ def test_cli_interrupted_run_leaves_no_partial_file(run, tmp_path, monkeypatch):
 
 
 def test_sdz_caption_is_the_prompt_cut_at_a_character_boundary():
-    from bitstream.container import MAX_CAPTION_BYTES
-
-    from codec.generate import sdz_caption
+    from sdcodec.bitstream.container import MAX_CAPTION_BYTES
+    from sdcodec.codec.diffusion.generate_files import sdz_caption
 
     assert sdz_caption("a cat") == ("a cat", False)
     caption, cut = sdz_caption("a" + "é" * MAX_CAPTION_BYTES)  # 'é' is 2 bytes: the limit falls inside one

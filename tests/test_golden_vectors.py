@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from codec import latent_coder
+from sdcodec.codec.coding import latent_coder
 
 VECTORS = Path(__file__).resolve().parent / "vectors"
 TABLE = json.loads((VECTORS / "vectors.json").read_text())

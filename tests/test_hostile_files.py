@@ -8,9 +8,9 @@ import tracemalloc
 import numpy as np
 import pytest
 
-import bitstream
-from bitstream.varint import Reader
-from codec import latent_coder
+from sdcodec import bitstream
+from sdcodec.bitstream.varint import Reader
+from sdcodec.codec.coding import latent_coder
 
 
 def with_header(data: bytes, **changes) -> bytes:

@@ -20,12 +20,14 @@ import numpy as np
 import pytest
 from PIL import Image, PngImagePlugin
 
-import bitstream
-import codec
-from bitstream.errors import AlphaPlaneError
-from codec import alpha_plane, latent_coder, models, pil_plugin
-from codec.errors import ImageReadError, ModelLoadError
-from codec.image_io import load_image
+import sdcodec
+from sdcodec import bitstream
+from sdcodec.bitstream.errors import AlphaPlaneError
+from sdcodec.codec import autoencoders, hub
+from sdcodec.codec.coding import latent_coder
+from sdcodec.codec.errors import ImageReadError, ModelLoadError
+from sdcodec.codec.images import alpha_plane, pil_plugin
+from sdcodec.codec.images.image_io import load_image
 
 REPO = Path(__file__).resolve().parent.parent
 UNLOADABLE_MODEL = "taef2:/nonexistent/weights"  # loading this fails: a test passing it must fail earlier
@@ -118,7 +120,7 @@ DEFECTS = {
 def test_every_alpha_defect_is_a_typed_error_raised_before_the_model_loads(alpha, message):
     data = sdz_with_alpha(alpha)
     with pytest.raises(AlphaPlaneError, match=message) as caught:  # not ModelLoadError: the alpha error wins
-        codec.decode_image(data, model=UNLOADABLE_MODEL)
+        sdcodec.decode_image(data, model=UNLOADABLE_MODEL)
     assert isinstance(caught.value, bitstream.BitstreamError)
     assert "\n" not in str(caught.value)
 
@@ -126,7 +128,7 @@ def test_every_alpha_defect_is_a_typed_error_raised_before_the_model_loads(alpha
 def test_the_unloadable_model_really_cannot_load():
     """The test above means something only if this model spec fails when it is reached."""
     with pytest.raises(ModelLoadError):
-        codec.decode_image(sdz_with_alpha(b"\x00\xff"), model=UNLOADABLE_MODEL)
+        sdcodec.decode_image(sdz_with_alpha(b"\x00\xff"), model=UNLOADABLE_MODEL)
 
 
 def test_the_bomb_pngs_really_are_bombs():
@@ -142,7 +144,7 @@ def test_the_bomb_pngs_really_are_bombs():
 def test_valid_planes_of_every_kind_still_decode_through_a_file(tiny_vae_dir):
     for plane in (np.full((H, W), 9, np.uint8), (np.indices((H, W)).sum(0) % 2 * 255).astype(np.uint8),
                   (np.arange(W * H).reshape(H, W) * 7 % 251).astype(np.uint8)):
-        out = codec.decode_image(sdz_with_alpha(alpha_plane.encode_alpha(plane)), model=str(tiny_vae_dir))
+        out = sdcodec.decode_image(sdz_with_alpha(alpha_plane.encode_alpha(plane)), model=str(tiny_vae_dir))
         np.testing.assert_array_equal(np.asarray(out)[..., 3], plane)
 
 
@@ -186,7 +188,7 @@ needs_proc = pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="
 def test_alpha_bomb_is_refused_without_torch_and_without_memory():
     bomb = b"\x01" + black_bilevel_png(12000, 12000)  # 144 MB in Pillow's mode 1, as much again as L
     result = subprocess.run(
-        [sys.executable, "-c", ALPHA_PROBE, str(REPO / "codec" / "alpha_plane.py")],
+        [sys.executable, "-c", ALPHA_PROBE, str(REPO / "codec" / "images" / "alpha_plane.py")],
         input=bomb, capture_output=True, cwd=REPO, timeout=60, check=True,
     )
     report = json.loads(result.stdout)
@@ -215,15 +217,16 @@ def test_an_image_above_the_ceiling_is_refused_from_its_header(big_png):
 
 def test_the_ceiling_beats_the_model_load_in_encode_image(big_png):
     with pytest.raises(ImageReadError, match="above the ceiling"):  # not ModelLoadError
-        codec.encode_image(big_png, model=UNLOADABLE_MODEL)
+        sdcodec.encode_image(big_png, model=UNLOADABLE_MODEL)
 
 
 ENCODE_PROBE = PEAK_KB + """
 import json, sys
-import codec
+import sdcodec
+import sdcodec.codec.image_codec  # torch and the models' code load before the measurement
 before = peak_kb()
 try:
-    codec.encode_image(sys.argv[1], model=sys.argv[2])
+    sdcodec.encode_image(sys.argv[1], model=sys.argv[2])
     error = None
 except Exception as exc:
     error = type(exc).__name__
@@ -297,8 +300,8 @@ def no_model_loads(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a model was loaded")
 
-    monkeypatch.setattr(models, "load_autoencoder", refuse)
-    monkeypatch.setattr(models, "from_pretrained", refuse)  # the one way to the hub
+    monkeypatch.setattr(autoencoders, "load_autoencoder", refuse)
+    monkeypatch.setattr(hub, "from_pretrained", refuse)  # the one way to the hub
 
 
 @pytest.fixture(scope="module")
@@ -309,7 +312,7 @@ def kodak_crop(kodak_dir) -> Image.Image:
 
 @pytest.fixture(scope="module")
 def flux2_file(kodak_crop, taef2_spec) -> bytes:
-    return codec.encode_image(kodak_crop, model=taef2_spec, quality=60)
+    return sdcodec.encode_image(kodak_crop, model=taef2_spec, quality=60)
 
 
 def psnr(a: Image.Image, b: Image.Image) -> float:
@@ -324,7 +327,7 @@ def test_plugin_decodes_with_the_configured_model(flux2_file, kodak_crop, taef2_
     assert image.format == "SDZ" and image.size == (128, 96) and image.info["latent_space"] == "flux2"
     image.load()
     assert image.mode == "RGB"
-    assert np.array_equal(np.asarray(image), np.asarray(codec.decode_image(flux2_file, model=taef2_spec)))
+    assert np.array_equal(np.asarray(image), np.asarray(sdcodec.decode_image(flux2_file, model=taef2_spec)))
     assert psnr(image, kodak_crop) > 24.0
 
 
@@ -339,12 +342,12 @@ def test_unconfigured_plugin_reads_the_header_but_loads_no_model(flux2_file, no_
     with pytest.raises(OSError) as caught:
         image.load()
     message = str(caught.value)
-    assert "codec.pil_plugin.configure(model=" in message and "SDCODEC_MODEL" in message and "\n" not in message
+    assert "sdcodec.register(model=" in message and "SDCODEC_MODEL" in message and "\n" not in message
 
 
 def test_plugin_applies_the_decoding_ceiling_before_any_model(flux2_file, taef2_spec, no_model_loads):
     pil_plugin.configure(model=taef2_spec, max_pixels=128 * 96 - 1)
-    with pytest.raises(OSError, match="ceiling.*configure\\(max_pixels=") as caught:
+    with pytest.raises(OSError, match="ceiling.*register\\(max_pixels=") as caught:
         Image.open(io.BytesIO(flux2_file)).load()
     assert isinstance(caught.value.__cause__, bitstream.TooLargeError)
 
@@ -364,7 +367,7 @@ def test_plugin_keeps_the_alpha_plane(taef2_spec, kodak_crop):
     rgba = kodak_crop.copy()
     rgba.putalpha(Image.fromarray(alpha))
     pil_plugin.configure(model=taef2_spec)
-    image = Image.open(io.BytesIO(codec.encode_image(rgba, model=taef2_spec)))
+    image = Image.open(io.BytesIO(sdcodec.encode_image(rgba, model=taef2_spec)))
     image.load()
     assert image.mode == "RGBA"
     np.testing.assert_array_equal(np.asarray(image)[..., 3], alpha)

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import bitstream
-import codec
-from codec.errors import LatentSpaceMismatch, SdcodecError
+import sdcodec
+from sdcodec import bitstream
+from sdcodec.codec.errors import LatentSpaceMismatch, SdcodecError
 
 
 def psnr(a: Image.Image, b: Image.Image) -> float:
@@ -27,11 +27,11 @@ def gradient_image(width: int, height: int, mode: str = "RGB") -> Image.Image:
 
 @pytest.mark.parametrize("size", [(1, 1), (37, 23), (64, 48), (9, 70)])
 def test_any_size_round_trips_to_the_same_size(tiny_vae_dir, size):
-    data = codec.encode_image(gradient_image(*size), model=str(tiny_vae_dir), quality=60)
+    data = sdcodec.encode_image(gradient_image(*size), model=str(tiny_vae_dir), quality=60)
     header = bitstream.read_sdz(data)
     assert (header.width, header.height) == size and header.latent_space == "sd1"
     assert header.latent_shape == (4, -(-size[1] // 8), -(-size[0] // 8))
-    out = codec.decode_image(data, model=str(tiny_vae_dir))
+    out = sdcodec.decode_image(data, model=str(tiny_vae_dir))
     assert out.size == size and out.mode == "RGB"
 
 
@@ -40,70 +40,71 @@ def test_alpha_is_restored_exactly(tiny_vae_dir):
     alpha = np.zeros((24, 40), np.uint8)
     alpha[4:20, 5:30] = np.arange(25, dtype=np.uint8) * 10
     image.putalpha(Image.fromarray(alpha))
-    data = codec.encode_image(image, model=str(tiny_vae_dir))
-    out = codec.decode_image(data, model=str(tiny_vae_dir))
+    data = sdcodec.encode_image(image, model=str(tiny_vae_dir))
+    out = sdcodec.decode_image(data, model=str(tiny_vae_dir))
     assert out.mode == "RGBA"
     np.testing.assert_array_equal(np.asarray(out)[..., 3], alpha)
 
 
 def test_opaque_rgba_stores_no_alpha(tiny_vae_dir):
-    data = codec.encode_image(gradient_image(16, 16, "RGBA"), model=str(tiny_vae_dir))
+    data = sdcodec.encode_image(gradient_image(16, 16, "RGBA"), model=str(tiny_vae_dir))
     assert bitstream.read_sdz(data).alpha is None
 
 
 def test_quality_is_monotone_in_size(tiny_vae_dir):
     image = gradient_image(64, 64)
-    sizes = [len(codec.encode_image(image, model=str(tiny_vae_dir), quality=q)) for q in (5, 30, 60, 95)]
+    sizes = [len(sdcodec.encode_image(image, model=str(tiny_vae_dir), quality=q)) for q in (5, 30, 60, 95)]
     assert sizes == sorted(sizes) and sizes[0] < sizes[-1]
-    steps = [codec.quality_to_step(q) for q in range(1, 101)]
+    steps = [sdcodec.quality_to_step(q) for q in range(1, 101)]
     assert all(a > b for a, b in zip(steps, steps[1:]))
 
 
 @pytest.mark.parametrize("ceiling", [0.5, 2.0])
 def test_bpp_and_size_are_ceilings(tiny_vae_dir, ceiling):
     image = gradient_image(64, 64)
-    data = codec.encode_image(image, model=str(tiny_vae_dir), bpp=ceiling)
+    data = sdcodec.encode_image(image, model=str(tiny_vae_dir), bpp=ceiling)
     assert 8 * len(data) / (64 * 64) <= ceiling
     budget = len(data) + 37
-    assert len(codec.encode_image(image, model=str(tiny_vae_dir), size=budget)) <= budget
+    assert len(sdcodec.encode_image(image, model=str(tiny_vae_dir), size=budget)) <= budget
 
 
 def test_conflicting_rate_options_are_refused(tiny_vae_dir):
     with pytest.raises(SdcodecError, match="only one"):
-        codec.encode_image(gradient_image(8, 8), model=str(tiny_vae_dir), quality=3, bpp=1.0)
+        sdcodec.encode_image(gradient_image(8, 8), model=str(tiny_vae_dir), quality=3, bpp=1.0)
 
 
 def test_caption_round_trips_and_sd1_files_carry_a_restoration_hint(tiny_vae_dir):
-    data = codec.encode_image(gradient_image(16, 16), model=str(tiny_vae_dir), quality=10, caption="un café ☕")
+    data = sdcodec.encode_image(gradient_image(16, 16), model=str(tiny_vae_dir), quality=10, caption="un café ☕")
     header = bitstream.read_sdz(data)
     assert header.caption == "un café ☕"
     assert header.has_restore_hints and header.restore_steps == 2  # coarse step -> 2 U-Net steps
 
 
 def test_latent_space_mismatch_is_refused(tiny_vae_dir, taef2_spec):
-    data = codec.encode_image(gradient_image(16, 16), model=str(tiny_vae_dir))
+    data = sdcodec.encode_image(gradient_image(16, 16), model=str(tiny_vae_dir))
     with pytest.raises(LatentSpaceMismatch, match="sd1.*flux2"):
-        codec.decode_image(data, model=taef2_spec)
+        sdcodec.decode_image(data, model=taef2_spec)
 
 
 def test_file_without_hub_default_needs_a_model(taef2_spec):
-    data = codec.encode_image(gradient_image(16, 16), model=taef2_spec)
+    data = sdcodec.encode_image(gradient_image(16, 16), model=taef2_spec)
     with pytest.raises(SdcodecError, match="--model"):
-        codec.decode_image(data)
+        sdcodec.decode_image(data)
 
 
 def test_pillow_plugin_opens_sdz(tiny_vae_dir, monkeypatch):
     monkeypatch.setenv("SDCODEC_MODEL", str(tiny_vae_dir))
-    data = codec.encode_image(gradient_image(24, 16), quality=40)
+    data = sdcodec.encode_image(gradient_image(24, 16), quality=40)
     image = Image.open(io.BytesIO(data))
     assert image.format == "SDZ" and image.size == (24, 16)
     image.load()
     assert np.asarray(image).shape == (16, 24, 3)
 
 
+@pytest.mark.slow
 def test_taef2_on_two_kodak_images_at_08_bpp_reaches_24_db(taef2_spec, kodak_dir):
     for name in ("kodim05.png", "kodim23.png"):
         original = Image.open(kodak_dir / name).convert("RGB")
-        data = codec.encode_image(original, model=taef2_spec, bpp=0.8)
+        data = sdcodec.encode_image(original, model=taef2_spec, bpp=0.8)
         assert 8 * len(data) / (original.width * original.height) <= 0.8
-        assert psnr(original, codec.decode_image(data, model=taef2_spec)) >= 24.0
+        assert psnr(original, sdcodec.decode_image(data, model=taef2_spec)) >= 24.0

@@ -9,9 +9,9 @@ import pytest
 import torch
 from PIL import Image, ImageCms
 
-from bitstream.errors import AlphaPlaneError
-from codec.errors import ImageReadError
-from codec.image_io import (
+from sdcodec.bitstream.errors import AlphaPlaneError
+from sdcodec.codec.errors import ImageReadError
+from sdcodec.codec.images.image_io import (
     LoadedImage,
     crop,
     decode_alpha,

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from codec import latent_coder, latent_refinement
-from codec.latent_refinement import Refinement, refine_latent
+from sdcodec.codec.coding import latent_coder
+from sdcodec.codec.rate_distortion import latent_refinement
+from sdcodec.codec.rate_distortion.latent_refinement import Refinement, refine_latent
 
 
 class ConvDecoder:
@@ -64,16 +65,18 @@ def test_tiles_refine_every_part_of_a_large_latent(problem, monkeypatch):
     assert changed[:5, :5].any() and changed[10:, 10:].any() and changed[5:10, :5].any()
 
 
+@pytest.mark.slow
 def test_effort_on_a_real_autoencoder_buys_quality_not_bits(taef2_spec, kodak_dir):
-    import codec
     from PIL import Image
+
+    import sdcodec
 
     image = Image.open(kodak_dir / "kodim23.png").convert("RGB").crop((320, 160, 416, 256))
     reference = np.asarray(image).astype(np.float64)
 
     def encode(effort, **rate):
-        data = codec.encode_image(image, model=taef2_spec, device="cpu", effort=effort, **rate)
-        decoded = np.asarray(codec.decode_image(data, model=taef2_spec, device="cpu")).astype(np.float64)
+        data = sdcodec.encode_image(image, model=taef2_spec, device="cpu", effort=effort, **rate)
+        decoded = np.asarray(sdcodec.decode_image(data, model=taef2_spec, device="cpu")).astype(np.float64)
         return data, 10 * np.log10(255**2 / np.mean((decoded - reference) ** 2))
 
     fast, fast_psnr = encode(1, quality=40)
@@ -86,7 +89,7 @@ def test_effort_on_a_real_autoencoder_buys_quality_not_bits(taef2_spec, kodak_di
 
 
 def test_effort_out_of_range_is_a_clear_error(taef2_spec):
-    import codec
+    import sdcodec
 
-    with pytest.raises(codec.SdcodecError, match="effort must be between 1 and 4"):
-        codec.encode_image(np.zeros((8, 8, 3), dtype=np.uint8), model=taef2_spec, effort=9)
+    with pytest.raises(sdcodec.SdcodecError, match="effort must be between 1 and 4"):
+        sdcodec.encode_image(np.zeros((8, 8, 3), dtype=np.uint8), model=taef2_spec, effort=9)

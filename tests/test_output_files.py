@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from codec.output_files import FORCE_FALLBACK_ENV, OutputError, check_output, write_output
+from sdcodec.codec.images.output_files import FORCE_FALLBACK_ENV, OutputError, check_output, write_output
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 SLOW_WRITER = """
 import sys, time
 sys.path.insert(0, {repo!r})
-from codec.output_files import write_output
+from sdcodec.codec.images.output_files import write_output
 def write(out):
     for _ in range(20):
         out.write(b"{fill}" * 4096)
@@ -182,8 +182,7 @@ def test_sigkill_of_the_real_cli_at_any_moment_leaves_the_directory_as_it_was(tm
         assert after.keys() == before.keys()  # nothing new, whatever the moment
         assert after["keep.sdz"] in (b"existing", (out / "keep.sdz").read_bytes())  # old, or a complete new file
         if after["keep.sdz"] != b"existing":
-            from codec import latent_coder
-
+            from sdcodec.codec.coding import latent_coder
             latent_coder.decode_latent(after["keep.sdz"])  # complete and valid
 
 

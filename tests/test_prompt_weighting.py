@@ -7,23 +7,14 @@ import math
 import pytest
 import torch
 
-from benchmarks.sd15_random import byte_level_clip_tokenizer
-from codec.prompt_weighting import (
+from sdcodec.benchmarks.sd15_random import byte_level_clip_tokenizer
+from sdcodec.codec.diffusion.prompt_weighting import (
     BREAK,
     apply_weights,
     encode_weighted_pair,
     parse_emphasis,
     tokenize_weighted,
 )
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models gain nothing from threads, and spinning threads stall on a shared 2-core box."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def approx_runs(runs):

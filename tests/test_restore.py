@@ -10,8 +10,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 from diffusers import DDIMScheduler
+from tiny_sd import make_tiny_vae
 
-from codec.restore import (
+from sdcodec.codec.diffusion.restore import (
     BIN_MARGIN,
     FINE_NOISE_STD,
     ddim_timesteps,
@@ -21,16 +22,14 @@ from codec.restore import (
     restoration_timestep,
     restore_latent,
 )
-from tests.tiny_sd import make_tiny_pipeline, make_tiny_vae
 
 SD_ALPHAS = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear").alphas_cumprod
 COARSE = 1.5  # quantization step in U-Net units: start timestep ~140 on SD's schedule
 
 
 @pytest.fixture(scope="module")
-def components(tmp_path_factory):
-    path = make_tiny_pipeline(tmp_path_factory.mktemp("tiny_sd") / "pipeline")
-    loaded, reason = load_restorer(str(path), device="cpu")
+def components(tiny_pipeline_dir):
+    loaded, reason = load_restorer(str(tiny_pipeline_dir), device="cpu")
     assert loaded is not None, reason
     return loaded
 

@@ -8,12 +8,12 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-import bitstream
-import codec
-from cli import app
-from codec import latent_coder
-from codec.restore import restore_latent
-from codec.sd_pipeline import load_sd_components
+import sdcodec
+from sdcodec import bitstream
+from sdcodec.cli import app
+from sdcodec.codec.coding import latent_coder
+from sdcodec.codec.diffusion.restore import restore_latent
+from sdcodec.codec.diffusion.sd_pipeline import load_sd_components
 
 
 def image(width=48, height=32):
@@ -23,12 +23,12 @@ def image(width=48, height=32):
 
 @pytest.fixture(scope="module")
 def coarse_file(tiny_pipeline_dir):
-    return codec.encode_image(image(), model=str(tiny_pipeline_dir), quality=5, caption="a red barn")
+    return sdcodec.encode_image(image(), model=str(tiny_pipeline_dir), quality=5, caption="a red barn")
 
 
 def decode(data, model, **kwargs):
     notices = []
-    out = codec.decode_image(data, model=str(model), notice=notices.append, **kwargs)
+    out = sdcodec.decode_image(data, model=str(model), notice=notices.append, **kwargs)
     return np.asarray(out), notices
 
 
@@ -53,8 +53,8 @@ def test_same_file_decodes_to_the_same_pixels(coarse_file, tiny_pipeline_dir):
 
 
 def test_caption_conditions_the_restoration(tiny_pipeline_dir):
-    with_caption = codec.encode_image(image(), model=str(tiny_pipeline_dir), quality=5, caption="a red barn")
-    without = codec.encode_image(image(), model=str(tiny_pipeline_dir), quality=5)
+    with_caption = sdcodec.encode_image(image(), model=str(tiny_pipeline_dir), quality=5, caption="a red barn")
+    without = sdcodec.encode_image(image(), model=str(tiny_pipeline_dir), quality=5)
     assert bitstream.read_sdz(without).caption == ""
     assert bitstream.read_sdz(with_caption).payload == bitstream.read_sdz(without).payload
     assert not np.array_equal(decode(with_caption, tiny_pipeline_dir)[0], decode(without, tiny_pipeline_dir)[0])
@@ -82,3 +82,14 @@ def test_vae_only_model_falls_back_with_a_notice(coarse_file, tiny_vae_dir, tmp_
     result = CliRunner().invoke(app, ["decode", str(sdz), str(tmp_path / "x.png"), "--model", str(tiny_vae_dir)])
     assert result.exit_code == 0 and "no restoration" in result.stderr
     assert len([line for line in result.stderr.splitlines() if "no restoration" in line]) == 1
+
+
+def test_restoration_reuses_the_decoders_vae(coarse_file, tiny_pipeline_dir):
+    """Decoding with restoration loads the pipeline's VAE once: the decoder and the U-Net share it."""
+    from sdcodec.codec.autoencoders import load_autoencoder
+    from sdcodec.codec.model_cache import clear_model_cache
+
+    clear_model_cache()
+    sdcodec.decode_image(coarse_file, model=str(tiny_pipeline_dir), restore_steps=1, device="cpu")
+    decoder = load_autoencoder(str(tiny_pipeline_dir), device="cpu")
+    assert load_sd_components(str(tiny_pipeline_dir), device="cpu").vae is decoder.vae

@@ -52,7 +52,7 @@ def make_tiny_pipeline(path: str | Path) -> Path:
     from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    from benchmarks.sd15_random import byte_level_clip_tokenizer
+    from sdcodec.benchmarks.sd15_random import byte_level_clip_tokenizer
 
     torch.manual_seed(0)
     tokenizer = byte_level_clip_tokenizer(model_max_length=77)

@@ -18,16 +18,14 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 
+from sdcodec.codec.coding import latent_coder
+from sdcodec.codec.images import image_io
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parents[1]))
-
-from codec import image_io, latent_coder  # noqa: E402
-
 SHARED = HERE.parents[2] / "shared"
 
 
@@ -61,11 +59,12 @@ def _vectors() -> dict[str, bytes]:
     taef2 = SHARED / "weights" / "taef2"
     kodak = SHARED / "datasets" / "kodak" / "kodim23.png"
     if taef2.is_dir() and kodak.exists():
-        import codec
         from PIL import Image
 
+        import sdcodec
+
         crop = Image.open(kodak).convert("RGB").crop((200, 100, 328, 196))
-        out["flux2-taef2-kodim23-128x96"] = codec.encode_image(crop, model=f"taef2:{taef2}", quality=50)
+        out["flux2-taef2-kodim23-128x96"] = sdcodec.encode_image(crop, model=f"taef2:{taef2}", quality=50)
     return out
 
 

@@ -33,8 +33,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import entropy_model2 as em2
-from .compiled import compiled
+from sdcodec.codec.coding import entropy_model2 as em2
+from sdcodec.codec.coding.compiled import compiled
 
 SQUASH = em2.SQUASH
 STRETCH = em2.STRETCH
@@ -529,7 +529,7 @@ def decode_symbols(payload: bytes, shape: tuple[int, int, int]) -> np.ndarray:
     values (at most ``UNARY_STEPS`` + 2 modelled and 2 * 43 escape decisions per value), and a
     stream that runs out of bytes stops at the next value.
     """
-    from bitstream.errors import PayloadError
+    from sdcodec.bitstream.errors import PayloadError
 
     if not payload:
         raise PayloadError("corrupt payload: the model-2 stream is empty")

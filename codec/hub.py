@@ -1,10 +1,6 @@
-"""Model SPECs -> loaded autoencoders, with one policy for where weights come from.
-
-A SPEC is ``taesd:DIR`` / ``taef2:DIR`` (tiny autoencoder weight files), a local directory in
-diffusers layout (an AutoencoderKL, or a full pipeline whose ``vae/`` is used), or a Hugging
-Face repo id. Hub ids are looked up in the local Hugging Face cache first; the network is used
-only when offline mode is off and the hub answers a quick connection probe, so a machine without
-network fails in seconds with one line saying how to supply the model.
+"""Where weights come from: a local directory, the Hugging Face cache, then (only if allowed and
+reachable) the hub. A machine without network fails in seconds with one line saying how to
+supply the model, instead of huggingface_hub's retries.
 """
 
 from __future__ import annotations
@@ -18,97 +14,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-import torch
+from sdcodec.codec.errors import ModelLoadError
+from sdcodec.codec.model_specs import how_to_supply, is_pipeline_dir, looks_like_path
 
-from codec.autoencoders import TAE_FAMILIES, Autoencoder, DiffusersVAE, TinyAutoencoder
-from codec.errors import ModelLoadError, SdcodecError
-
-DEFAULT_MODEL = "stabilityai/sd-vae-ft-mse"
-DEFAULT_DECODERS = {  # latent space -> hub id of its default full decoder
-    "sd1": "stabilityai/sd-vae-ft-mse",
-    "sdxl": "madebyollin/sdxl-vae-fp16-fix",
-}
 HUB_PROBE_SECONDS = 3.0
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` -> CUDA, else MPS, else CPU; ``cpu``/``cuda[:N]``/``mps`` must be available."""
-    name = (name or "auto").strip().lower()
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        device = torch.device(name)
-    except (RuntimeError, ValueError):
-        raise SdcodecError(f"unknown device {name!r}; use auto, cpu, cuda or mps") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise SdcodecError("--device cuda: no CUDA GPU is available here; use --device cpu or auto")
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise SdcodecError("--device mps: Apple MPS is not available here; use --device cpu or auto")
-    if device.type not in ("cpu", "cuda", "mps"):
-        raise SdcodecError(f"unsupported device {name!r}; use auto, cpu, cuda or mps")
-    return device
-
-
-def load_autoencoder(spec: str | None = None, *, device: str = "auto") -> Autoencoder:
-    """Load the autoencoder named by SPEC (default: ``$SDCODEC_MODEL``, else the SD 1.x VAE).
-
-    Loaded models are cached per (spec, device) for the life of the process.
-    """
-    spec = spec or os.environ.get("SDCODEC_MODEL") or DEFAULT_MODEL
-    return _load_autoencoder_cached(spec, str(resolve_device(device)))
-
-
-@functools.lru_cache(maxsize=8)
-def _load_autoencoder_cached(spec: str, device: str) -> Autoencoder:
-    family, sep, path = spec.partition(":")
-    if sep and family in TAE_FAMILIES:
-        if not path:
-            raise ModelLoadError(f"cannot load {spec}: give the weights directory, e.g. {family}:DIR")
-        return TinyAutoencoder.from_dir(path, family, device=device)
-    return DiffusersVAE(load_diffusers_vae(spec), name=spec, device=device)
-
-
-def clear_model_cache() -> None:
-    """Forget loaded models (tests; long-running processes that switch models)."""
-    _load_autoencoder_cached.cache_clear()
-
-
-def default_decoder_spec(latent_space: str) -> str:
-    """The hub id of the default decoder for files in ``latent_space``; ModelLoadError where none exists."""
-    if latent_space in DEFAULT_DECODERS:
-        return DEFAULT_DECODERS[latent_space]
-    example = "taef2:DIR (a directory with taef2_encoder.pth/taef2_decoder.pth)" if latent_space == "flux2" else "DIR"
-    raise ModelLoadError(f"files in the {latent_space} latent space have no default decoder; "
-                         f"pass --model SPEC, e.g. --model {example}")
-
-
-# --------------------------------------------------------------------------------------------
-# diffusers loading: local directory, Hugging Face cache, then (only if reachable) the hub
-
-
-def how_to_supply(spec: str) -> str:
-    return (f"supply it with --model DIR or SDCODEC_MODEL=DIR (a local copy in diffusers layout), "
-            f"or put it in the Hugging Face cache on a machine with network (hf download {spec})")
-
-
-def is_pipeline_dir(path: Path) -> bool:
-    """A full diffusers pipeline directory (its VAE lives in ``vae/``)."""
-    return (path / "model_index.json").is_file() or (path / "vae" / "config.json").is_file()
-
-
-def looks_like_path(spec: str) -> bool:
-    """True when SPEC can only be a filesystem path (not a valid ``owner/name`` hub id)."""
-    from huggingface_hub.utils import HFValidationError, validate_repo_id
-
-    try:
-        validate_repo_id(spec)
-    except HFValidationError:
-        return True
-    return False
 
 
 def hub_offline() -> bool:

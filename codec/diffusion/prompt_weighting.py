@@ -139,7 +139,7 @@ def tokenize_weighted(tokenizer, prompt: str) -> WeightedChunks:
     runs = parse_emphasis(prompt)
     texts = [fragment for fragment, weight in runs if weight is not None]
     tokenized = iter(tokenizer(texts, add_special_tokens=False, verbose=False).input_ids) if texts else iter(())
-    for fragment, weight in runs:
+    for _fragment, weight in runs:
         if weight is None:  # BREAK
             close_chunk()
             continue

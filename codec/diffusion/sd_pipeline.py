@@ -11,20 +11,20 @@ and how to supply it, within seconds.
 from __future__ import annotations
 
 import contextlib
-import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import torch
 
-from codec.autoencoders import TAE_FAMILIES, compute_dtype
-from codec.autoencoders import latent_space_of as latent_space_of_config
-from codec.errors import ModelLoadError
-from codec.models import from_pretrained, resolve_device
-from codec.prompt_weighting import encode_weighted_pair
+from sdcodec.codec import model_cache
+from sdcodec.codec.autoencoders.base import compute_dtype, resolve_device
+from sdcodec.codec.autoencoders.base import latent_space_of as latent_space_of_config
+from sdcodec.codec.diffusion.prompt_weighting import encode_weighted_pair
+from sdcodec.codec.errors import ModelLoadError
+from sdcodec.codec.hub import from_pretrained
+from sdcodec.codec.model_specs import pipeline_spec, tae_parts
 
-DEFAULT_SD_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 PIPELINE_PARTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
 
 
@@ -43,47 +43,14 @@ class SDComponents:
     dtype: torch.dtype
 
 
-_CACHE: dict[tuple[str, str], SDComponents] = {}
-
-
-def default_sd_spec() -> str:
-    """``$SDCODEC_MODEL`` when it names a full pipeline (local dir or cached hub repo), else SD 1.5."""
-    env = os.environ.get("SDCODEC_MODEL", "").strip()
-    if env and is_full_pipeline(env):
-        return env
-    return DEFAULT_SD_MODEL
-
-
-def is_full_pipeline(spec: str) -> bool:
-    """True for a local directory with ``unet/``, or a hub repo whose U-Net config is cached.
-
-    A hub repo that is not cached cannot be checked offline; it counts as not a pipeline.
-    """
-    family, sep, _ = spec.partition(":")
-    if sep and family in TAE_FAMILIES:
-        return False
-    path = Path(spec).expanduser()
-    if path.is_dir():
-        return (path / "unet").is_dir()
-    try:
-        from huggingface_hub import try_to_load_from_cache
-
-        return isinstance(try_to_load_from_cache(spec, "unet/config.json"), str)
-    except Exception:  # not a valid repo id either
-        return False
-
-
 def load_sd_components(spec: str | None = None, *, device: str = "auto") -> SDComponents:
     """Load (once per process) the full pipeline named by ``spec`` onto ``device``.
 
     fp16 on GPUs, fp32 on CPU. Raises ``ModelLoadError`` with one line when it cannot.
     """
-    spec = spec or default_sd_spec()
+    spec = pipeline_spec(spec)
     torch_device = resolve_device(device)
-    key = (spec, str(torch_device))
-    if key not in _CACHE:
-        _CACHE[key] = _load(spec, torch_device, compute_dtype(torch_device))
-    return _CACHE[key]
+    return model_cache.cached("pipeline", spec, str(torch_device), lambda: _load(spec, torch_device, compute_dtype(torch_device)))
 
 
 def encode_prompt(components: SDComponents, prompt: str, negative: str = "") -> tuple[torch.Tensor, torch.Tensor]:
@@ -106,8 +73,7 @@ def latent_space_of(vae) -> str:
 
 
 def _load(spec: str, device: torch.device, dtype: torch.dtype) -> SDComponents:
-    family, sep, _ = spec.partition(":")
-    if sep and family in TAE_FAMILIES:
+    if tae_parts(spec):
         raise ModelLoadError(
             f"{spec} is a tiny autoencoder; generation and restoration need a full Stable Diffusion "
             "pipeline (--model DIR or a hub id)"
@@ -120,7 +86,8 @@ def _load(spec: str, device: torch.device, dtype: torch.dtype) -> SDComponents:
                 f"{spec} is not a full Stable Diffusion pipeline (no {', '.join(missing)}); "
                 f"pass one with --model DIR or SDCODEC_MODEL=DIR"
             )
-    unet, vae, text_encoder, tokenizer, scheduler = _load_parts(spec)
+    decoder = model_cache.peek("autoencoder", spec, str(device))  # decode_image loaded this pipeline's VAE already
+    unet, vae, text_encoder, tokenizer, scheduler = _load_parts(spec, vae=getattr(decoder, "vae", None))
     for module in (unet, vae, text_encoder):
         module.to(device=device).eval().requires_grad_(False)
         if module.dtype != dtype:
@@ -158,15 +125,16 @@ def quiet_libraries() -> Iterator[None]:
                 logging.enable_progress_bar()
 
 
-def _load_parts(spec: str):
-    """Each part through codec.models' sourcing policy (local dir, HF cache, then a reachable hub)."""
+def _load_parts(spec: str, vae=None):
+    """Each part through ``codec.hub``'s sourcing policy (local dir, HF cache, then a reachable hub);
+    ``vae``, when given, is the pipeline's VAE already in memory."""
     import diffusers
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTokenizer
 
     with quiet_libraries():
         unet = from_pretrained(UNet2DConditionModel, spec, subfolder="unet")
-        vae = from_pretrained(AutoencoderKL, spec, subfolder="vae")
+        vae = vae if vae is not None else from_pretrained(AutoencoderKL, spec, subfolder="vae")
         text_encoder = from_pretrained(CLIPTextModel, spec, subfolder="text_encoder")
         tokenizer = from_pretrained(CLIPTokenizer, spec, subfolder="tokenizer")
         config = from_pretrained(_SchedulerConfig, spec, subfolder="scheduler")

@@ -1,23 +1,23 @@
-"""A Pillow plugin: once ``codec`` is imported, ``Image.open("x.sdz")`` reads .sdz files.
+"""A Pillow plugin: once ``sdcodec`` is imported, ``Image.open("x.sdz")`` reads .sdz files.
 
 Opening reads only the header (size, mode, caption). Decoding needs an autoencoder, and a
 file from a stranger must not make Pillow download gigabytes of weights, so ``load()``
-decodes only with a model the user chose: ``configure(model=...)`` (or ``decoder=...``),
+decodes only with a model the user chose: ``sdcodec.register(model=...)`` (this module's ``configure``; or ``decoder=...``),
 else the ``SDCODEC_MODEL`` environment variable; without either it raises OSError.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 
 from PIL import Image, ImageFile
 
-import bitstream
+from sdcodec import bitstream
+from sdcodec.codec import model_specs
 
 NOT_CONFIGURED = (
     "no model configured for decoding .sdz files in Pillow: call "
-    "codec.pil_plugin.configure(model=SPEC) or set SDCODEC_MODEL (e.g. taesd:DIR, taef2:DIR or a local diffusers VAE)"
+    "sdcodec.register(model=SPEC) or set SDCODEC_MODEL (e.g. taesd:DIR, taef2:DIR or a local diffusers VAE)"
 )
 
 
@@ -59,7 +59,7 @@ def settings() -> Settings:
     """The settings ``load()`` would use now: ``configure``'s, with ``SDCODEC_MODEL`` as the model fallback."""
     model = _settings.model
     if model is None and _settings.decoder is None:
-        model = os.environ.get("SDCODEC_MODEL") or None
+        model = model_specs.env_model()
     return dataclasses.replace(_settings, model=model)
 
 
@@ -93,8 +93,8 @@ class SdzImageFile(ImageFile.ImageFile):
 
 def _decode(data: bytes) -> Image.Image:
     """Decode with the configured model; every failure is an OSError (Pillow's convention) with one line."""
-    from .errors import SdcodecError
-    from .image_codec import decode_image
+    from sdcodec.codec.errors import SdcodecError
+    from sdcodec.codec.image_codec import decode_image
 
     chosen = settings()
     if chosen.model is None and chosen.decoder is None:
@@ -107,7 +107,7 @@ def _decode(data: bytes) -> Image.Image:
             device=chosen.device, max_pixels=chosen.max_pixels,
         )
     except bitstream.TooLargeError as exc:
-        raise OSError(f"cannot decode .sdz: {exc}; in Pillow use codec.pil_plugin.configure(max_pixels=N)") from exc
+        raise OSError(f"cannot decode .sdz: {exc}; in Pillow use sdcodec.register(max_pixels=N)") from exc
     except (bitstream.BitstreamError, SdcodecError) as exc:
         raise OSError(f"cannot decode .sdz: {exc}") from exc
 

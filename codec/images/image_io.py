@@ -10,18 +10,19 @@ from __future__ import annotations
 import contextlib
 import io
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
 
-import bitstream
-from codec.alpha_plane import decode_alpha, encode_alpha, pillow_limit_at_least
-from codec.errors import ImageReadError
+from sdcodec import bitstream
+from sdcodec.codec.errors import ImageReadError
+from sdcodec.codec.images.alpha_plane import decode_alpha, encode_alpha, pillow_limit_at_least
 
 __all__ = [
     "LoadedImage", "load_image", "to_tensor", "to_pil", "pad_to_multiple", "crop", "encode_alpha", "decode_alpha",

@@ -19,10 +19,11 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO
 
-from .errors import SdcodecError
+from sdcodec.codec.errors import SdcodecError
 
 # Tests set this to exercise the .part fallback on machines that do support O_TMPFILE.
 FORCE_FALLBACK_ENV = "SDCODEC_NO_TMPFILE"
@@ -150,3 +151,19 @@ def _write_through_part_file(path: Path, write: Callable[[BinaryIO], None], forc
             _link_new(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def save_image(image, path: Path, force: bool, notice: Callable[[str], None]) -> None:
+    """Save an image in the format its extension names; formats without alpha get it flattened (with a notice)."""
+    from PIL import Image
+
+    extension = Path(path).suffix.lower()
+    if extension not in Image.registered_extensions():
+        raise OutputError(f"cannot tell the image format from {Path(path).name!r}; use an extension such as .png, .webp or .jpg")
+    image_format = Image.registered_extensions()[extension]
+    if image_format == "SDZ":
+        raise OutputError("decode writes an image; use an image extension such as .png for the output")
+    if image.mode == "RGBA" and image_format in ("JPEG", "BMP", "PPM"):
+        notice(f"{image_format} has no alpha channel: the image is saved without its transparency")
+        image = image.convert("RGB")
+    write_output(path, lambda out: image.save(out, format=image_format), force)

@@ -10,20 +10,17 @@ which prompt readers (A1111, ComfyUI, civitai, exiftool) understand.
 
 from __future__ import annotations
 
-import io
-import json
-import re
 import secrets
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 import torch
 from PIL import Image
-from PIL.PngImagePlugin import PngInfo
 
-from codec.sd_pipeline import SDComponents, encode_prompt, quiet_libraries
+from sdcodec.codec.diffusion.parameters import format_parameters
+from sdcodec.codec.diffusion.sd_pipeline import SDComponents, encode_prompt, quiet_libraries
 
 # --scheduler name -> (diffusers class name, config overrides, A1111 sampler name)
 SCHEDULERS: dict[str, tuple[str, dict, str]] = {
@@ -63,10 +60,9 @@ class InitSource:
 
 def read_init(path: str | Path) -> InitSource:
     """Read an img2img input: a .sdz file (recognised by its magic bytes) or any image file."""
-    import bitstream
-
-    from codec import image_io
-    from codec.image_codec import read_file, read_latent
+    from sdcodec import bitstream
+    from sdcodec.codec.image_codec import read_file, read_latent
+    from sdcodec.codec.images import image_io
 
     data = read_file(path)
     if data.startswith(bitstream.MAGIC):
@@ -114,32 +110,9 @@ def iter_generate(
     if init_image is not None and init_latent is not None:
         raise ValueError("give init_image or init_latent, not both")
     img2img = init_image is not None or init_latent is not None
-    if init_latent is not None:
-        init_latent = torch.as_tensor(init_latent).detach().to("cpu", torch.float32)
-        channels = components.unet.config.in_channels
-        if init_latent.ndim != 3 or init_latent.shape[0] != channels:
-            raise ValueError(f"init_latent must have shape ({channels}, h, w), got {tuple(init_latent.shape)}")
-        latent_size = (init_latent.shape[2] * 8, init_latent.shape[1] * 8)
-        if (width or latent_size[0], height or latent_size[1]) != latent_size:
-            raise ValueError(f"the initial latent is {latent_size[0]}x{latent_size[1]}; width/height cannot change it")
-        width, height = latent_size
-        if crop_size is not None and not (0 < crop_size[0] <= width and 0 < crop_size[1] <= height):
-            raise ValueError(f"crop size {crop_size} does not fit the {width}x{height} latent")
-    elif init_image is not None:
-        init_image = init_image.convert("RGB")
-        if width is None and height is None:
-            crop_size = init_image.size
-            init_image = _pad_to_multiple_of_8(init_image)
-            width, height = init_image.size
-        else:
-            width = _nearest_multiple_of_8(init_image.width) if width is None else width
-            height = _nearest_multiple_of_8(init_image.height) if height is None else height
-            crop_size = None
-            init_image = init_image.resize((width, height), Image.LANCZOS)
-    else:
-        width = 512 if width is None else width
-        height = 512 if height is None else height
-        crop_size = None
+    init_image, init_latent, width, height, crop_size = _starting_point(
+        components, init_image, init_latent, width, height, crop_size
+    )
     out_width, out_height = crop_size or (width, height)
     if img2img and strength is None:
         strength = DEFAULT_STRENGTH
@@ -181,7 +154,7 @@ def iter_generate(
                 **inputs,
             )
         parameters = format_parameters(
-            prompt=prompt, negative=negative, steps=steps, scheduler=scheduler, guidance=guidance,
+            prompt=prompt, negative=negative, steps=steps, sampler=SCHEDULERS[scheduler][2], guidance=guidance,
             seed=image_seed, width=out_width, height=out_height, model=components.spec,
             strength=strength if img2img else None,
         )
@@ -193,9 +166,43 @@ def iter_generate(
         yield done
 
 
-def _pad_to_multiple_of_8(image: Image.Image) -> Image.Image:
-    from codec import image_io
+def _starting_point(components, init_image, init_latent, width, height, crop_size):
+    """The img2img start (image or latent) at its final size, and the generation size and crop.
 
+    txt2img: 512 x 512 unless asked. An image keeps its size (reflection-padded to multiples of 8,
+    cropped back after) unless ``width``/``height`` resize it; a latent fixes the size itself.
+    """
+    if init_latent is not None:
+        init_latent = torch.as_tensor(init_latent).detach().to("cpu", torch.float32)
+        channels = components.unet.config.in_channels
+        if init_latent.ndim != 3 or init_latent.shape[0] != channels:
+            raise ValueError(f"init_latent must have shape ({channels}, h, w), got {tuple(init_latent.shape)}")
+        latent_size = (init_latent.shape[2] * 8, init_latent.shape[1] * 8)
+        if (width or latent_size[0], height or latent_size[1]) != latent_size:
+            raise ValueError(f"the initial latent is {latent_size[0]}x{latent_size[1]}; width/height cannot change it")
+        width, height = latent_size
+        if crop_size is not None and not (0 < crop_size[0] <= width and 0 < crop_size[1] <= height):
+            raise ValueError(f"crop size {crop_size} does not fit the {width}x{height} latent")
+    elif init_image is not None:
+        init_image = init_image.convert("RGB")
+        if width is None and height is None:
+            crop_size = init_image.size
+            init_image = _pad_to_multiple_of_8(init_image)
+            width, height = init_image.size
+        else:
+            width = _nearest_multiple_of_8(init_image.width) if width is None else width
+            height = _nearest_multiple_of_8(init_image.height) if height is None else height
+            crop_size = None
+            init_image = init_image.resize((width, height), Image.LANCZOS)
+    else:
+        width = 512 if width is None else width
+        height = 512 if height is None else height
+        crop_size = None
+    return init_image, init_latent, width, height, crop_size
+
+
+def _pad_to_multiple_of_8(image: Image.Image) -> Image.Image:
+    from sdcodec.codec.images import image_io
     padded = image_io.pad_to_multiple(image_io.to_tensor(np.asarray(image)))
     return image_io.to_pil(padded)
 
@@ -258,160 +265,6 @@ def build_pipeline(components: SDComponents, scheduler: str, *, img2img: bool = 
     return pipe
 
 
-# ------------------------------------------------------------------------------------------
-# Saving results: file names, formats with their metadata
-
-
-def sdz_caption(prompt: str) -> tuple[str, bool]:
-    """The caption a generated .sdz stores: the prompt, cut to the container's limit at a character
-    boundary; the flag says whether it was cut. (The caption conditions decode-time restoration.)"""
-    from bitstream.container import MAX_CAPTION_BYTES
-
-    encoded = prompt.encode("utf-8")
-    if len(encoded) <= MAX_CAPTION_BYTES:
-        return prompt, False
-    return encoded[:MAX_CAPTION_BYTES].decode("utf-8", errors="ignore"), True
-
-
 def random_seed() -> int:
     """A fresh seed in A1111's range (0 .. 2**32 - 1), so front ends can reuse it."""
     return secrets.randbelow(2**32)
-
-
-def output_paths(pattern: str | Path, seeds: list[int]) -> list[Path]:
-    """One output path per image from ``-o``: ``{n}`` (1-based) and ``{seed}`` are filled in.
-
-    Without a placeholder a single image takes the path as given and several images get
-    ``-1``, ``-2``, ... before the extension (``out.png`` -> ``out-1.png``, ``out-2.png``).
-    """
-    pattern = str(pattern)
-    placeholders = "{n}" in pattern or "{seed}" in pattern
-    paths = []
-    for n, seed in enumerate(seeds, start=1):
-        if placeholders:
-            name = pattern.replace("{n}", str(n)).replace("{seed}", str(seed))
-        elif len(seeds) == 1:
-            name = pattern
-        else:
-            path = Path(pattern)
-            name = str(path.with_name(f"{path.stem}-{n}{path.suffix}"))
-        paths.append(Path(name))
-    if len(set(paths)) != len(paths):
-        raise ValueError(f"output pattern {pattern} gives the same file name to several images; use {{n}}")
-    return paths
-
-
-IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
-
-
-def image_bytes(result: GeneratedImage, suffix: str) -> bytes:
-    """The image encoded for ``suffix``, with its parameters where prompt readers look for them.
-
-    PNG: a ``parameters`` text chunk (iTXt when the text is not Latin-1). JPEG and WebP: the EXIF
-    UserComment (UNICODE), which is where A1111 puts them for those formats.
-    """
-    fmt = IMAGE_FORMATS.get(suffix.lower())
-    if fmt is None:
-        raise ValueError(f"cannot write {suffix or 'files without extension'}: use .png, .jpg, .webp or .sdz")
-    buffer = io.BytesIO()
-    if fmt == "PNG":
-        info = PngInfo()
-        info.add_text("parameters", result.parameters)
-        result.image.save(buffer, "PNG", pnginfo=info)
-    else:
-        exif = Image.Exif()
-        exif.get_ifd(EXIF_IFD)[USER_COMMENT] = b"UNICODE\0" + result.parameters.encode("utf-16-be")
-        result.image.save(buffer, fmt, quality=95, exif=exif.tobytes())
-    return buffer.getvalue()
-
-
-def read_parameters(path: str | Path) -> str | None:
-    """The ``parameters`` text of an image written by ``image_bytes`` (or A1111), or None."""
-    with Image.open(path) as image:
-        if "parameters" in image.info:
-            return image.info["parameters"]
-        comment = image.getexif().get_ifd(EXIF_IFD).get(USER_COMMENT)
-    if isinstance(comment, bytes) and comment.startswith(b"UNICODE\0"):
-        return comment[8:].decode("utf-16-be")
-    return None
-
-
-EXIF_IFD = 0x8769
-USER_COMMENT = 0x9286
-
-
-# ------------------------------------------------------------------------------------------
-# The A1111 'parameters' text: "prompt\nNegative prompt: ...\nSteps: 25, Sampler: DDIM, ..."
-
-
-def format_parameters(
-    *,
-    prompt: str,
-    negative: str,
-    steps: int,
-    scheduler: str,
-    guidance: float,
-    seed: int,
-    width: int,
-    height: int,
-    model: str,
-    strength: float | None = None,
-) -> str:
-    """The generation parameters as A1111 writes them into a PNG's ``parameters`` text chunk."""
-    settings = {
-        "Steps": steps,
-        "Sampler": SCHEDULERS[scheduler][2],
-        "CFG scale": f"{guidance:g}",
-        "Seed": seed,
-        "Size": f"{width}x{height}",
-        "Model": model,
-    }
-    if strength is not None:
-        settings["Denoising strength"] = f"{strength:g}"
-    settings["Version"] = f"sdcodec {_version()}"
-    lines = [prompt]
-    if negative:
-        lines.append(f"Negative prompt: {negative}")
-    lines.append(", ".join(f"{key}: {_quote(str(value))}" for key, value in settings.items()))
-    return "\n".join(lines)
-
-
-_SETTING = re.compile(r'\s*([\w][\w \-/+]*):\s*("(?:\\.|[^\\"])*"|[^,]*)(?:,|$)')
-
-
-def parse_parameters(text: str) -> dict[str, str]:
-    """Read a ``parameters`` text back: {"Prompt", "Negative prompt", "Steps", "Sampler", ...}.
-
-    Values are strings as written (quoted ones unquoted). The last line counts as the settings
-    line only when it holds at least three ``key: value`` pairs, as in A1111's own reader.
-    """
-    lines = text.strip("\n").split("\n")
-    settings: dict[str, str] = {}
-    found = _SETTING.findall(lines[-1])
-    if len(found) >= 3:
-        lines = lines[:-1]
-        for key, value in found:
-            settings[key.strip()] = json.loads(value) if value.startswith('"') else value.strip()
-    prompt, negative, in_negative = [], [], False
-    for line in lines:
-        if line.startswith("Negative prompt:"):
-            in_negative = True
-            line = line[len("Negative prompt:"):].lstrip(" ")
-        (negative if in_negative else prompt).append(line)
-    return {"Prompt": "\n".join(prompt), "Negative prompt": "\n".join(negative), **settings}
-
-
-def _quote(value: str) -> str:
-    """Values with commas, colons, quotes or newlines are written as JSON strings (as A1111 does)."""
-    if any(c in value for c in ',:\n"'):
-        return json.dumps(value, ensure_ascii=False)
-    return value
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("sdcodec")
-    except PackageNotFoundError:
-        return "dev"

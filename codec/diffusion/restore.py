@@ -11,13 +11,13 @@ contradicts the transmitted symbols (Bühlmann 2022 used the empty prompt and tw
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from diffusers import DDIMScheduler
 
-from codec.errors import ModelLoadError
-from codec.sd_pipeline import SDComponents, encode_prompt, load_sd_components
+from sdcodec.codec.diffusion.sd_pipeline import SDComponents, encode_prompt, load_sd_components
+from sdcodec.codec.errors import ModelLoadError
 
 # Quantization noise std (step / sqrt(12)) below which the encoder does not recommend restoration
 # (a heuristic, not a measurement): 0.07 matches SD 1.x timestep ~5, noise that is hardly visible

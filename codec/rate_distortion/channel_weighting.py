@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from bitstream.container import CHANNEL_STEP_ONE
+from sdcodec.bitstream.container import CHANNEL_STEP_ONE
 
 PROBE_SIDE = 12  # latent positions per side of the probed crop (96 x 96 pixels)
 PROBES = 2  # random vectors of Hutchinson's estimator per point

@@ -15,7 +15,7 @@ import threading
 import numpy as np
 from PIL import Image, PngImagePlugin, WebPImagePlugin
 
-from bitstream.errors import AlphaPlaneError
+from sdcodec.bitstream.errors import AlphaPlaneError
 
 # The first byte of the plane says how the rest is encoded.
 CONSTANT = 0  # one more byte: the value every pixel has

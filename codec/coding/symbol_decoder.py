@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import entropy_model as em
-from .compiled import compiled
+from sdcodec.codec.coding import entropy_model as em
+from sdcodec.codec.coding.compiled import compiled
 
 PRECISION = 24
 QUANTILE_MASK = (1 << PRECISION) - 1

@@ -1,0 +1,1 @@
+"""Stable Diffusion beyond the autoencoder: U-Net restoration at decode, txt2img/img2img, weighted prompts."""

@@ -1,0 +1,133 @@
+"""gen / img2img from prompt to files: output names, one model load, each image written safely.
+
+``generate_to_files`` is what the CLI's ``gen`` and ``img2img`` run once their options are parsed;
+images become PNG/JPEG/WebP with their parameters embedded, or .sdz files coded from the latent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sdcodec.codec.errors import LatentSpaceMismatch, SdcodecError
+from sdcodec.codec.images.output_files import check_output, write_output
+
+OUTPUT_FORMATS = (".png", ".jpg", ".jpeg", ".webp", ".sdz")
+
+
+@dataclass
+class GenerationRequest:
+    """What to generate and where: the options of ``sdcodec gen`` / ``img2img`` as values."""
+
+    prompt: str
+    pattern: str  # output path, with {n} / {seed} placeholders filled per image
+    init: Path | None = None  # img2img input: an image or a .sdz file
+    negative: str = ""
+    seed: int | None = None
+    steps: int = 25
+    guidance: float = 7.5
+    width: int | None = None
+    height: int | None = None
+    scheduler: str = "ddim"
+    num_images: int = 1
+    strength: float | None = None
+    model: str | None = None
+    device: str = "auto"
+    quality: int | None = None  # for .sdz output, as in encode
+    bpp: float | None = None
+    size: int | None = None
+    caption: str | None = None  # for .sdz output (default: the prompt, cut to the container's limit)
+
+    @property
+    def suffix(self) -> str:
+        return Path(self.pattern).suffix.lower()
+
+
+def generate_to_files(
+    request: GenerationRequest,
+    *,
+    force: bool = False,
+    notice: Callable[[str], None] = lambda message: None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[Path]:
+    """Generate ``request.num_images`` images into files; every output is checked before the model loads."""
+    from sdcodec.codec.diffusion.generate import iter_generate, random_seed, read_init
+    from sdcodec.codec.diffusion.parameters import image_bytes
+    from sdcodec.codec.diffusion.sd_pipeline import load_sd_components
+    from sdcodec.codec.image_codec import encode_latent_image
+
+    suffix = request.suffix
+    if suffix not in OUTPUT_FORMATS:
+        raise SdcodecError(f"cannot write {Path(request.pattern).name!r}: use an extension among {', '.join(OUTPUT_FORMATS)}")
+    seed = random_seed() if request.seed is None else request.seed
+    try:
+        paths = output_paths(request.pattern, [seed + n for n in range(request.num_images)])
+    except ValueError as exc:
+        raise SdcodecError(str(exc)) from None
+    for path in paths:
+        check_output(path, force, *([request.init] if request.init else []))
+    source = read_init(request.init) if request.init else None
+    components = load_sd_components(request.model, device=request.device)
+    if source and source.latent_space and source.latent_space != components.latent_space:
+        raise LatentSpaceMismatch(f"{request.init} is in the {source.latent_space} latent space but "
+                                  f"{components.spec} works in {components.latent_space}")
+    caption = request.caption
+    if caption is None:
+        caption, cut = sdz_caption(request.prompt)
+        if cut and suffix == ".sdz":
+            notice("the prompt is longer than a .sdz caption may be: the stored caption is cut")
+    notice(f"generating {request.num_images} image(s) with {components.spec}, {request.scheduler}, "
+           f"{request.steps} steps, seed {seed}")
+    results = iter_generate(
+        components, request.prompt, negative=request.negative, seed=seed, steps=request.steps,
+        guidance=request.guidance, width=request.width, height=request.height, scheduler=request.scheduler,
+        num_images=request.num_images, strength=request.strength,
+        init_image=source.image if source else None, init_latent=source.latent if source else None,
+        crop_size=source.size if source else None, output_type="latent" if suffix == ".sdz" else "pil",
+        progress=progress,
+    )
+    for path, result in zip(paths, results):
+        if suffix == ".sdz":
+            data = encode_latent_image(result.latent, latent_space=components.latent_space, width=result.width,
+                                       height=result.height, quality=request.quality, bpp=request.bpp,
+                                       size=request.size, caption=caption)
+        else:
+            data = image_bytes(result, suffix)
+        write_output(path, lambda out, data=data: out.write(data), force)
+        notice(f"wrote {path}: {result.width}x{result.height}, seed {result.seed}, {len(data)} bytes")
+    return paths
+
+
+def sdz_caption(prompt: str) -> tuple[str, bool]:
+    """The caption a generated .sdz stores: the prompt, cut to the container's limit at a character
+    boundary; the flag says whether it was cut. (The caption conditions decode-time restoration.)"""
+    from sdcodec.bitstream.container import MAX_CAPTION_BYTES
+
+    encoded = prompt.encode("utf-8")
+    if len(encoded) <= MAX_CAPTION_BYTES:
+        return prompt, False
+    return encoded[:MAX_CAPTION_BYTES].decode("utf-8", errors="ignore"), True
+
+
+def output_paths(pattern: str | Path, seeds: list[int]) -> list[Path]:
+    """One output path per image from ``-o``: ``{n}`` (1-based) and ``{seed}`` are filled in.
+
+    Without a placeholder a single image takes the path as given and several images get
+    ``-1``, ``-2``, ... before the extension (``out.png`` -> ``out-1.png``, ``out-2.png``).
+    """
+    pattern = str(pattern)
+    placeholders = "{n}" in pattern or "{seed}" in pattern
+    paths = []
+    for n, seed in enumerate(seeds, start=1):
+        if placeholders:
+            name = pattern.replace("{n}", str(n)).replace("{seed}", str(seed))
+        elif len(seeds) == 1:
+            name = pattern
+        else:
+            path = Path(pattern)
+            name = str(path.with_name(f"{path.stem}-{n}{path.suffix}"))
+        paths.append(Path(name))
+    if len(set(paths)) != len(paths):
+        raise ValueError(f"output pattern {pattern} gives the same file name to several images; use {{n}}")
+    return paths

@@ -1,0 +1,1 @@
+"""Image files in and out: loading (EXIF rotation, colour, alpha), the alpha plane, safe writes, the Pillow plugin."""

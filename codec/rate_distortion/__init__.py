@@ -1,0 +1,1 @@
+"""Encoder-side search through the decoder: per-channel quantization steps and latent refinement (``--effort``)."""
