@@ -29,19 +29,28 @@ app = typer.Typer(
 )
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)  # an error stays one line
 
-MODEL_HELP = "Model SPEC: hub id, local diffusers dir, taesd:DIR or taef2:DIR (default: $SDCODEC_MODEL, else the SD 1.x VAE)."
+MODEL_HELP = (
+    "Model SPEC: hub id, local diffusers dir, taesd:DIR or taef2:DIR (default: $SDCODEC_MODEL, else the SD 1.x VAE)."
+)
 DEVICE_HELP = "auto, cpu, cuda or mps (fp16 on GPUs)."
 
 # Options several commands share, declared once.
 Device = Annotated[str, typer.Option("--device", help=DEVICE_HELP)]
 Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite existing output files.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")]
-MaxPixels = Annotated[int, typer.Option(
-    "--max-pixels", min=1, help="Refuse images (and files declaring images) larger than this many pixels.")]
-Bpp = Annotated[Optional[float], typer.Option("--bpp", min=0.0, help="Ceiling in bits per pixel: the best file that fits.")]
+MaxPixels = Annotated[
+    int,
+    typer.Option(
+        "--max-pixels", min=1, help="Refuse images (and files declaring images) larger than this many pixels."
+    ),
+]
+Bpp = Annotated[
+    Optional[float], typer.Option("--bpp", min=0.0, help="Ceiling in bits per pixel: the best file that fits.")
+]
 Size = Annotated[Optional[int], typer.Option("--size", min=1, help="Ceiling in bytes: the best file that fits.")]
 Quality = Annotated[
-    Optional[int], typer.Option("--quality", "-Q", min=1, max=100, help="1-100, higher is finer and larger (default 50).")
+    Optional[int],
+    typer.Option("--quality", "-Q", min=1, max=100, help="1-100, higher is finer and larger (default 50)."),
 ]
 
 
@@ -131,9 +140,13 @@ def encode(
     size: Size = None,
     caption: str = typer.Option("", "--caption", help="Text stored in the file; conditions restoration on decode."),
     effort: int = typer.Option(
-        1, "--effort", "-e", min=1, max=4,
+        1,
+        "--effort",
+        "-e",
+        min=1,
+        max=4,
         help="1: fast. 2-4: search the latent through the decoder for a better image at the same size "
-             "(4, 12, 30 decoder passes; on a CPU level 2 takes about 3.5x the time of level 1).",
+        "(4, 12, 30 decoder passes; on a CPU level 2 takes about 3.5x the time of level 1).",
     ),
     device: Device = "auto",
     force: Force = False,
@@ -146,8 +159,19 @@ def encode(
         notice = notifier(quiet)
         check_output(output, force, input)
         from sdcodec import encode_image
-        data = encode_image(input, model=model, quality=quality, bpp=bpp, size=size, caption=caption, device=device,
-                            notice=notice, effort=effort, max_pixels=max_pixels)
+
+        data = encode_image(
+            input,
+            model=model,
+            quality=quality,
+            bpp=bpp,
+            size=size,
+            caption=caption,
+            device=device,
+            notice=notice,
+            effort=effort,
+            max_pixels=max_pixels,
+        )
         from sdcodec.bitstream import describe
         from sdcodec.codec.images.output_files import write_output
 
@@ -159,10 +183,18 @@ def encode(
 def decode(
     input: Path = typer.Argument(..., help="The .sdz file to decode."),
     output: Path = typer.Argument(..., help="Image to write; the format follows the extension."),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model SPEC; a full SD pipeline also enables restoration."),
-    decoder: Optional[str] = typer.Option(None, "--decoder", help="Decoder SPEC of the file's latent space, e.g. taesd:DIR for a fast preview."),
-    restore_steps: Optional[int] = typer.Option(None, "--restore-steps", min=0, help="U-Net restoration steps (default: the file's hint; 0 = off)."),
-    no_consistency: bool = typer.Option(False, "--no-consistency", help="Do not project restored latents back into their quantization bins."),
+    model: Optional[str] = typer.Option(
+        None, "--model", "-m", help="Model SPEC; a full SD pipeline also enables restoration."
+    ),
+    decoder: Optional[str] = typer.Option(
+        None, "--decoder", help="Decoder SPEC of the file's latent space, e.g. taesd:DIR for a fast preview."
+    ),
+    restore_steps: Optional[int] = typer.Option(
+        None, "--restore-steps", min=0, help="U-Net restoration steps (default: the file's hint; 0 = off)."
+    ),
+    no_consistency: bool = typer.Option(
+        False, "--no-consistency", help="Do not project restored latents back into their quantization bins."
+    ),
     device: Device = "auto",
     force: Force = False,
     quiet: Quiet = False,
@@ -206,24 +238,36 @@ def info(
         console = Console(highlight=False, soft_wrap=True)
         width = max(map(len, facts))
         for key, value in facts.items():
-            shown = f"{value:.4f}" if isinstance(value, float) else ("x".join(map(str, value)) if isinstance(value, list) else value)
+            shown = (
+                f"{value:.4f}"
+                if isinstance(value, float)
+                else ("x".join(map(str, value)) if isinstance(value, list) else value)
+            )
             console.print(f"{key:>{width}}  {printable(str(shown))}", markup=False)
 
 
 # --- generation commands (gen, img2img) ---------------------------------------------------
 
-GEN_MODEL_HELP = ("A full Stable Diffusion pipeline: hub id or local diffusers dir (default: $SDCODEC_MODEL "
-                  "when it is one, else stable-diffusion-v1-5/stable-diffusion-v1-5).")
-GEN_OUTPUT_HELP = (".png/.jpg/.webp (parameters embedded) or .sdz (the latent, coded directly); "
-                   "{n} and {seed} are filled in, several images without them get -1, -2, ...")
+GEN_MODEL_HELP = (
+    "A full Stable Diffusion pipeline: hub id or local diffusers dir (default: $SDCODEC_MODEL "
+    "when it is one, else stable-diffusion-v1-5/stable-diffusion-v1-5)."
+)
+GEN_OUTPUT_HELP = (
+    ".png/.jpg/.webp (parameters embedded) or .sdz (the latent, coded directly); "
+    "{n} and {seed} are filled in, several images without them get -1, -2, ..."
+)
 PROMPT_HELP = "What to draw; (word:1.3), (word), [word] set emphasis, BREAK starts a new chunk."
 Negative = Annotated[str, typer.Option("--negative", "-n", help="What to steer away from (same emphasis syntax).")]
-Seed = Annotated[Optional[int], typer.Option("--seed", help="Seed of the first image (+1 for each next one); random when absent.")]
+Seed = Annotated[
+    Optional[int], typer.Option("--seed", help="Seed of the first image (+1 for each next one); random when absent.")
+]
 Guidance = Annotated[float, typer.Option("--guidance", "-g", help="Classifier-free guidance scale (<= 1: off).")]
 Scheduler = Annotated[str, typer.Option("--scheduler", help="ddim, pndm, euler, euler-a or dpm++.")]
 NumImages = Annotated[int, typer.Option("--num-images", help="Images to generate with one model load.")]
 GenModel = Annotated[Optional[str], typer.Option("--model", "-m", help=GEN_MODEL_HELP)]
-SdzQuality = Annotated[Optional[int], typer.Option("--quality", "-Q", min=1, max=100, help="For .sdz output, as in encode.")]
+SdzQuality = Annotated[
+    Optional[int], typer.Option("--quality", "-Q", min=1, max=100, help="For .sdz output, as in encode.")
+]
 SdzBpp = Annotated[Optional[float], typer.Option("--bpp", min=0.0, help="For .sdz output: ceiling in bits per pixel.")]
 SdzSize = Annotated[Optional[int], typer.Option("--size", min=1, help="For .sdz output: ceiling in bytes.")]
 SdzCaption = Annotated[
@@ -249,10 +293,27 @@ def step_progress(quiet: bool) -> Iterator[Optional[Callable[[int, int], None]]]
 
 
 def run_generation(
-    *, prompt: str, input: Optional[Path], output: Optional[Path], negative: str, seed: Optional[int], steps: int,
-    guidance: float, width: Optional[int], height: Optional[int], scheduler: str, num_images: int,
-    strength: Optional[float], model: Optional[str], quality: Optional[int], bpp: Optional[float],
-    size: Optional[int], caption: Optional[str], device: str, force: bool, quiet: bool,
+    *,
+    prompt: str,
+    input: Optional[Path],
+    output: Optional[Path],
+    negative: str,
+    seed: Optional[int],
+    steps: int,
+    guidance: float,
+    width: Optional[int],
+    height: Optional[int],
+    scheduler: str,
+    num_images: int,
+    strength: Optional[float],
+    model: Optional[str],
+    quality: Optional[int],
+    bpp: Optional[float],
+    size: Optional[int],
+    caption: Optional[str],
+    device: str,
+    force: bool,
+    quiet: bool,
 ) -> None:
     """What gen and img2img share: usage checks here, then ``generate_to_files`` does the work."""
     from sdcodec.codec.diffusion.generate import check_options
@@ -261,20 +322,44 @@ def run_generation(
     pattern = str(output or f"{'img2img' if input else 'gen'}-{{seed}}.png")
     suffix = Path(pattern).suffix.lower()
     if suffix not in OUTPUT_FORMATS:
-        raise typer.BadParameter(f"cannot write {Path(pattern).name!r}: use an extension among {', '.join(OUTPUT_FORMATS)}")
+        raise typer.BadParameter(
+            f"cannot write {Path(pattern).name!r}: use an extension among {', '.join(OUTPUT_FORMATS)}"
+        )
     given = rate_options_given(quality, bpp, size)
     if (given or caption is not None) and suffix != ".sdz":
         raise typer.BadParameter(f"{(given or ['--caption'])[0]} applies to .sdz output only")
     try:
-        check_options(steps=steps, guidance=guidance, width=512 if width is None else width,
-                      height=512 if height is None else height, scheduler=scheduler,
-                      num_images=num_images, seed=seed, strength=strength)
+        check_options(
+            steps=steps,
+            guidance=guidance,
+            width=512 if width is None else width,
+            height=512 if height is None else height,
+            scheduler=scheduler,
+            num_images=num_images,
+            seed=seed,
+            strength=strength,
+        )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     request = GenerationRequest(
-        prompt=prompt, pattern=pattern, init=input, negative=negative, seed=seed, steps=steps, guidance=guidance,
-        width=width, height=height, scheduler=scheduler, num_images=num_images, strength=strength, model=model,
-        device=device, quality=quality, bpp=bpp, size=size, caption=caption,
+        prompt=prompt,
+        pattern=pattern,
+        init=input,
+        negative=negative,
+        seed=seed,
+        steps=steps,
+        guidance=guidance,
+        width=width,
+        height=height,
+        scheduler=scheduler,
+        num_images=num_images,
+        strength=strength,
+        model=model,
+        device=device,
+        quality=quality,
+        bpp=bpp,
+        size=size,
+        caption=caption,
     )
     with reported_errors(), step_progress(quiet) as progress:
         generate_to_files(request, force=force, notice=notifier(quiet), progress=progress)
@@ -303,9 +388,26 @@ def gen(
 ) -> None:
     """Generate images from a prompt (txt2img) with Stable Diffusion."""
     run_generation(
-        prompt=prompt, input=None, output=output, negative=negative, seed=seed, steps=steps, guidance=guidance,
-        width=width, height=height, scheduler=scheduler, num_images=num_images, strength=None, model=model,
-        quality=quality, bpp=bpp, size=size, caption=caption, device=device, force=force, quiet=quiet,
+        prompt=prompt,
+        input=None,
+        output=output,
+        negative=negative,
+        seed=seed,
+        steps=steps,
+        guidance=guidance,
+        width=width,
+        height=height,
+        scheduler=scheduler,
+        num_images=num_images,
+        strength=None,
+        model=model,
+        quality=quality,
+        bpp=bpp,
+        size=size,
+        caption=caption,
+        device=device,
+        force=force,
+        quiet=quiet,
     )
 
 
@@ -313,14 +415,22 @@ def gen(
 def img2img(
     input: Path = typer.Argument(..., help="Starting image, or a .sdz file (its latent is used directly)."),
     prompt: str = typer.Argument(..., help=PROMPT_HELP),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help=GEN_OUTPUT_HELP + " (default: img2img-{seed}.png)."),
-    strength: float = typer.Option(0.75, "--strength", "-s", help="How far to move from the input, in (0, 1]; 1 ignores it."),
+    output: Optional[Path] = typer.Option(
+        None, "--output", "-o", help=GEN_OUTPUT_HELP + " (default: img2img-{seed}.png)."
+    ),
+    strength: float = typer.Option(
+        0.75, "--strength", "-s", help="How far to move from the input, in (0, 1]; 1 ignores it."
+    ),
     negative: Negative = "",
     seed: Seed = None,
     steps: int = typer.Option(25, "--steps", help="Denoising steps of the full schedule (strength x steps are run)."),
     guidance: Guidance = 7.5,
-    width: Optional[int] = typer.Option(None, "--width", "-W", help="Resize to this width (multiple of 8; default: keep the input's size)."),
-    height: Optional[int] = typer.Option(None, "--height", "-H", help="Resize to this height (multiple of 8; default: keep the input's size)."),
+    width: Optional[int] = typer.Option(
+        None, "--width", "-W", help="Resize to this width (multiple of 8; default: keep the input's size)."
+    ),
+    height: Optional[int] = typer.Option(
+        None, "--height", "-H", help="Resize to this height (multiple of 8; default: keep the input's size)."
+    ),
     scheduler: Scheduler = "ddim",
     num_images: NumImages = 1,
     model: GenModel = None,
@@ -334,9 +444,26 @@ def img2img(
 ) -> None:
     """Redraw an image (or a .sdz file's latent) guided by a prompt (img2img)."""
     run_generation(
-        prompt=prompt, input=input, output=output, negative=negative, seed=seed, steps=steps, guidance=guidance,
-        width=width, height=height, scheduler=scheduler, num_images=num_images, strength=strength, model=model,
-        quality=quality, bpp=bpp, size=size, caption=caption, device=device, force=force, quiet=quiet,
+        prompt=prompt,
+        input=input,
+        output=output,
+        negative=negative,
+        seed=seed,
+        steps=steps,
+        guidance=guidance,
+        width=width,
+        height=height,
+        scheduler=scheduler,
+        num_images=num_images,
+        strength=strength,
+        model=model,
+        quality=quality,
+        bpp=bpp,
+        size=size,
+        caption=caption,
+        device=device,
+        force=force,
+        quiet=quiet,
     )
 
 
@@ -345,16 +472,30 @@ def img2img(
 
 @app.command()
 def bench(
-    image_dir: Optional[Path] = typer.Argument(None, help="Images to benchmark on (default: ../shared/datasets/kodak)."),
-    codecs: str = typer.Option("sdz,jpeg,webp,avif,jxl", "--codecs", help="Comma-separated codecs: sdz, jpeg, webp, avif, jxl."),
+    image_dir: Optional[Path] = typer.Argument(
+        None, help="Images to benchmark on (default: ../shared/datasets/kodak)."
+    ),
+    codecs: str = typer.Option(
+        "sdz,jpeg,webp,avif,jxl", "--codecs", help="Comma-separated codecs: sdz, jpeg, webp, avif, jxl."
+    ),
     model: Optional[str] = typer.Option(None, "--model", "-m", help=MODEL_HELP),
     decoder: Optional[str] = typer.Option(None, "--decoder", help="Decoder SPEC for the sdz files."),
-    restore_steps: int = typer.Option(0, "--restore-steps", min=0, help="U-Net restoration steps when decoding sdz files."),
-    sdz_qualities: Optional[str] = typer.Option(None, "--sdz-qualities", help="Comma-separated sdz quality knobs (default: four points)."),
-    efforts: str = typer.Option("1", "--effort", help="Comma-separated sdz effort levels to sweep, e.g. 1,2 (one curve each)."),
+    restore_steps: int = typer.Option(
+        0, "--restore-steps", min=0, help="U-Net restoration steps when decoding sdz files."
+    ),
+    sdz_qualities: Optional[str] = typer.Option(
+        None, "--sdz-qualities", help="Comma-separated sdz quality knobs (default: four points)."
+    ),
+    efforts: str = typer.Option(
+        "1", "--effort", help="Comma-separated sdz effort levels to sweep, e.g. 1,2 (one curve each)."
+    ),
     max_images: Optional[int] = typer.Option(None, "--max-images", min=1, help="Use only the first N images."),
-    out: Path = typer.Option(Path("bench-out"), "--out", "-o", help="Report directory (results are cached there, so a rerun resumes)."),
-    cache: Optional[Path] = typer.Option(None, "--cache", help="Cache directory for the measurements (default: OUT/cache)."),
+    out: Path = typer.Option(
+        Path("bench-out"), "--out", "-o", help="Report directory (results are cached there, so a rerun resumes)."
+    ),
+    cache: Optional[Path] = typer.Option(
+        None, "--cache", help="Cache directory for the measurements (default: OUT/cache)."
+    ),
     crop_image: Optional[str] = typer.Option(None, "--crop-image", help="Image name for the side-by-side crops."),
     quiet: Quiet = False,
 ) -> None:

@@ -44,8 +44,12 @@ def main() -> None:
         pixels = timed("load + pad", lambda: image_io.pad_to_multiple(image_io.to_tensor(loaded.rgb)))
         with torch.inference_mode():
             latent = timed("encoder forward", lambda: autoencoder.encode(pixels)[0])
-        multipliers = timed("probe", lambda: channel_weighting.step_multipliers(channel_weighting.channel_gains(autoencoder, latent)))
-        fields = dict(latent_space=autoencoder.latent_space, width=loaded.width, height=loaded.height, channel_steps=multipliers)
+        multipliers = timed(
+            "probe", lambda: channel_weighting.step_multipliers(channel_weighting.channel_gains(autoencoder, latent))
+        )
+        fields = dict(
+            latent_space=autoencoder.latent_space, width=loaded.width, height=loaded.height, channel_steps=multipliers
+        )
         timed("entropy coding (quality 50)", lambda: image_codec.encode_latent_image(latent, quality=50, **fields))
         timed("rate search (--bpp 0.5)", lambda: image_codec.encode_latent_image(latent, bpp=0.5, **fields))
     mean = {name: float(np.mean(values)) for name, values in stages.items()}
@@ -55,9 +59,11 @@ def main() -> None:
     for name, seconds in mean.items():
         print(f"| {name} | {seconds:.3f} | {seconds / forward:.2f} |")
     outside = mean["load + pad"] + mean["probe"] + mean["entropy coding (quality 50)"]
-    print(f"\nlevel 1 at a quality: {100 * outside / (outside + forward):.1f}% of the encode outside the forward; "
-          f"with --bpp 0.5: {100 * (outside - mean['entropy coding (quality 50)'] + mean['rate search (--bpp 0.5)']) / (outside + forward - mean['entropy coding (quality 50)'] + mean['rate search (--bpp 0.5)']):.1f}% "
-          f"(torch threads {torch.get_num_threads()}, load average {os.getloadavg()[0]:.2f})")
+    print(
+        f"\nlevel 1 at a quality: {100 * outside / (outside + forward):.1f}% of the encode outside the forward; "
+        f"with --bpp 0.5: {100 * (outside - mean['entropy coding (quality 50)'] + mean['rate search (--bpp 0.5)']) / (outside + forward - mean['entropy coding (quality 50)'] + mean['rate search (--bpp 0.5)']):.1f}% "
+        f"(torch threads {torch.get_num_threads()}, load average {os.getloadavg()[0]:.2f})"
+    )
 
 
 if __name__ == "__main__":

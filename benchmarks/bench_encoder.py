@@ -57,7 +57,9 @@ def load_api(code: Path | None):
         return sdcodec
     code = code.resolve()
     if (code / "__init__.py").exists():  # the one-package layout: load that checkout as `sdcodec`
-        spec = importlib.util.spec_from_file_location("sdcodec", code / "__init__.py", submodule_search_locations=[str(code)])
+        spec = importlib.util.spec_from_file_location(
+            "sdcodec", code / "__init__.py", submodule_search_locations=[str(code)]
+        )
         module = importlib.util.module_from_spec(spec)
         for name in [name for name in sys.modules if name == "sdcodec" or name.startswith("sdcodec.codec")]:
             del sys.modules[name]
@@ -96,15 +98,24 @@ def run(label: str, options: dict, images: int, code: Path | None, shard: str = 
             data = codec.encode_image(str(image_path), model=spec, quality=quality, device="cpu", **options)
             seconds = time.perf_counter() - start
             decoded = np.asarray(codec.decode_image(data, model=spec, device="cpu").convert("RGB"))
-            points.append({"quality": quality, "bpp": 8 * len(data) / reference[..., 0].size,
-                           "psnr": psnr(reference, decoded), "ms_ssim": ms_ssim(reference, decoded)[0],
-                           "encode_s": seconds})
+            points.append(
+                {
+                    "quality": quality,
+                    "bpp": 8 * len(data) / reference[..., 0].size,
+                    "psnr": psnr(reference, decoded),
+                    "ms_ssim": ms_ssim(reference, decoded)[0],
+                    "encode_s": seconds,
+                }
+            )
         results["images"][image_path.stem] = points
         CACHE.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(results, indent=1))
         best = points[-1]
-        print(f"{label} {image_path.stem}: q{best['quality']} {best['bpp']:.3f} bpp {best['psnr']:.2f} dB "
-              f"(load {os.getloadavg()[0]:.2f})", flush=True)
+        print(
+            f"{label} {image_path.stem}: q{best['quality']} {best['bpp']:.3f} bpp {best['psnr']:.2f} dB "
+            f"(load {os.getloadavg()[0]:.2f})",
+            flush=True,
+        )
 
 
 def compare(anchor_label: str, test_label: str) -> None:
@@ -112,18 +123,26 @@ def compare(anchor_label: str, test_label: str) -> None:
 
     anchor, test = _load(anchor_label), _load(test_label)
     common = sorted(set(anchor) & set(test))
-    print(f"BD-rate of {test_label} against {anchor_label} on {len(common)} Kodak images (TAEF2, qualities {QUALITIES}):")
+    print(
+        f"BD-rate of {test_label} against {anchor_label} on {len(common)} Kodak images (TAEF2, qualities {QUALITIES}):"
+    )
     for metric in ("psnr", "ms_ssim"):
         values = []
         for name in common:
             a, t = anchor[name], test[name]
-            value = bd_rate([p["bpp"] for p in a], [p[metric] for p in a], [p["bpp"] for p in t], [p[metric] for p in t])
+            value = bd_rate(
+                [p["bpp"] for p in a], [p[metric] for p in a], [p["bpp"] for p in t], [p[metric] for p in t]
+            )
             if value is not None:
                 values.append(value)
-        print(f"  {metric}: mean {np.mean(values):+.2f}%  (median {np.median(values):+.2f}%, "
-              f"range {min(values):+.1f}% .. {max(values):+.1f}%, {len(values)} images)")
+        print(
+            f"  {metric}: mean {np.mean(values):+.2f}%  (median {np.median(values):+.2f}%, "
+            f"range {min(values):+.1f}% .. {max(values):+.1f}%, {len(values)} images)"
+        )
     ratio = [sum(p["encode_s"] for p in test[n]) / sum(p["encode_s"] for p in anchor[n]) for n in common]
-    print(f"  encode time {test_label} / {anchor_label}: {np.mean(ratio):.2f}x (mean over images; runs may differ in load)")
+    print(
+        f"  encode time {test_label} / {anchor_label}: {np.mean(ratio):.2f}x (mean over images; runs may differ in load)"
+    )
 
 
 def main() -> None:

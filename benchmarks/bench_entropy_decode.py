@@ -37,6 +37,7 @@ def _best_of(function, repeats: int = 3) -> float:
 
 def kodak_share(count: int, save_dir: Path | None) -> None:
     from sdcodec import encode_image
+
     spec = f"taef2:{SHARED / 'weights' / 'taef2'}"
     autoencoder = models.load_autoencoder(spec, device="cpu")
     paths = sorted((SHARED / "datasets" / "kodak").glob("*.png"))[:count]
@@ -58,8 +59,10 @@ def kodak_share(count: int, save_dir: Path | None) -> None:
         shares.append(entropy / network)
         shape = "x".join(map(str, latent.shape[1:]))
         print(f"| {path.stem} | {shape} | {entropy:.4f} | {network:.2f} | {100 * entropy / network:.2f}% |")
-    print(f"\nmean share of the entropy decode in a TAEF2 decode: {100 * float(np.mean(shares)):.2f}% "
-          f"(load average {os.getloadavg()[0]:.2f})")
+    print(
+        f"\nmean share of the entropy decode in a TAEF2 decode: {100 * float(np.mean(shares)):.2f}% "
+        f"(load average {os.getloadavg()[0]:.2f})"
+    )
 
 
 def shape_independence(values: int) -> None:
@@ -70,7 +73,9 @@ def shape_independence(values: int) -> None:
     for shape in ((1, side, side), (1, 1, values), (1, values, 1)):
         noise = rng.normal(size=shape)  # stationary, so every shape has the same alphabet
         latent = 4 * (noise + np.roll(noise, 1, axis=2 if shape[2] > 1 else 1))
-        data = latent_coder.encode_latent(latent, step=0.5, width=min(8 * shape[2], 1 << 20), height=min(8 * shape[1], 1 << 20))
+        data = latent_coder.encode_latent(
+            latent, step=0.5, width=min(8 * shape[2], 1 << 20), height=min(8 * shape[1], 1 << 20)
+        )
         seconds = _best_of(lambda: latent_coder.read_symbols(data))
         size = int(np.prod(shape))
         print(f"| {'x'.join(map(str, shape))} | {size} | {seconds:.4f} | {1e9 * seconds / size:.0f} |")

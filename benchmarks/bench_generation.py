@@ -36,8 +36,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads"
+    )
     started = time.perf_counter()
     components = random_sd15_components(seed=0)
     print(f"build SD 1.5 architectures (random weights): {time.perf_counter() - started:.1f} s", flush=True)
@@ -56,8 +58,16 @@ def main(argv: list[str] | None = None) -> None:
 
     started = time.perf_counter()
     generate(
-        components, PROMPT, negative=NEGATIVE, seed=0, steps=args.steps, guidance=args.guidance,
-        width=args.width, height=args.height, scheduler=args.scheduler, progress=step_done,
+        components,
+        PROMPT,
+        negative=NEGATIVE,
+        seed=0,
+        steps=args.steps,
+        guidance=args.guidance,
+        width=args.width,
+        height=args.height,
+        scheduler=args.scheduler,
+        progress=step_done,
     )
     total_seconds = time.perf_counter() - started
 
@@ -66,8 +76,7 @@ def main(argv: list[str] | None = None) -> None:
     mean_step = sum(step_seconds) / len(step_seconds)
     decode_seconds = total_seconds - (marks[-1] - started)
     unet_batch = 2 if args.guidance > 1 else 1
-    print(f"generation {args.width}x{args.height}, {args.steps} steps ({args.scheduler}), "
-          f"U-Net batch {unet_batch}:")
+    print(f"generation {args.width}x{args.height}, {args.steps} steps ({args.scheduler}), U-Net batch {unet_batch}:")
     print(f"  text encoder (prompt + negative): {text_seconds:.2f} s")
     print(f"  per denoising step: {mean_step:.2f} s (min {min(step_seconds):.2f}, max {max(step_seconds):.2f})")
     print(f"  VAE decode: {decode_seconds:.2f} s")

@@ -49,7 +49,9 @@ def main() -> None:
             dec.append(time.perf_counter() - start)
             bpps.append(8 * len(data) / (image.width * image.height))
             psnrs.append(psnr(image, out))
-        print(f"{'quality ' + str(quality):>12} {np.mean(bpps):>7.3f} {np.mean(psnrs):>8.2f} {np.mean(enc):>9.2f} {np.mean(dec):>9.2f}")
+        print(
+            f"{'quality ' + str(quality):>12} {np.mean(bpps):>7.3f} {np.mean(psnrs):>8.2f} {np.mean(enc):>9.2f} {np.mean(dec):>9.2f}"
+        )
     print("rate control: achieved / requested bpp")
     for ceiling in CEILINGS:
         ratios = []

@@ -34,6 +34,7 @@ def kodak_taef2_latents() -> list[np.ndarray]:
 
     from sdcodec.codec import autoencoders as models
     from sdcodec.codec.images import image_io
+
     autoencoder = models.load_autoencoder(f"taef2:{SHARED / 'weights' / 'taef2'}", device="cpu")
     latents = []
     for path in sorted((SHARED / "datasets" / "kodak").glob("kodim*.png")):
@@ -70,8 +71,10 @@ def speed(repeats: int = 5) -> None:
     data = encode_latent(latent, step=0.5)
     encode_s = min(_timed(lambda: encode_latent(latent, step=0.5)) for _ in range(repeats))
     decode_s = min(_timed(lambda: decode_latent(data)) for _ in range(repeats))
-    print(f"4x128x128 latent (a 1024x1024 image), step 0.5, {len(data)} bytes: "
-          f"encode {encode_s:.3f} s + decode {decode_s:.3f} s = {encode_s + decode_s:.3f} s (best of {repeats})")
+    print(
+        f"4x128x128 latent (a 1024x1024 image), step 0.5, {len(data)} bytes: "
+        f"encode {encode_s:.3f} s + decode {decode_s:.3f} s = {encode_s + decode_s:.3f} s (best of {repeats})"
+    )
 
 
 def _timed(run) -> float:

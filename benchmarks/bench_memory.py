@@ -44,8 +44,10 @@ def main() -> None:
         decoded = autoencoder.decode(torch.from_numpy(latent_coder.decode_latent(data))[None])
     done = time.perf_counter()
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
-    print(f"{args.side}x{args.side} with the full-size SD VAE (random weights), tiled: encode {encoded - start:.1f} s, "
-          f"decode {done - encoded:.1f} s, {len(data)} bytes, output {tuple(decoded.shape)}, peak RSS {peak_gb:.2f} GB")
+    print(
+        f"{args.side}x{args.side} with the full-size SD VAE (random weights), tiled: encode {encoded - start:.1f} s, "
+        f"decode {done - encoded:.1f} s, {len(data)} bytes, output {tuple(decoded.shape)}, peak RSS {peak_gb:.2f} GB"
+    )
 
 
 if __name__ == "__main__":

@@ -55,8 +55,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.1f} (other jobs slow every row)")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.1f} (other jobs slow every row)"
+    )
     started = time.perf_counter()
     components = random_sd15_components(seed=0)
     print(f"build SD 1.5 architectures (random weights): {time.perf_counter() - started:.1f} s")
@@ -73,16 +75,24 @@ def main(argv: list[str] | None = None) -> None:
     symbols = torch.round(torch.randn(4, side, side, generator=generator) / args.quant_step)
     latent = symbols * args.quant_step
     t = restoration_timestep(components.scheduler.alphas_cumprod, args.quant_step)
-    print(f"{args.size}x{args.size} file, latent 4x{side}x{side}, quant step {args.quant_step} "
-          f"-> start timestep {t}, caption {args.caption!r}, guidance {args.guidance}")
+    print(
+        f"{args.size}x{args.size} file, latent 4x{side}x{side}, quant step {args.quant_step} "
+        f"-> start timestep {t}, caption {args.caption!r}, guidance {args.guidance}"
+    )
 
     rows = []
     for num_steps in args.steps:
         timer.reset()
         started = time.perf_counter()
         restored = restore_latent(
-            latent, symbols=symbols, quant_step=args.quant_step, components=components,
-            caption=args.caption, num_steps=num_steps, guidance=args.guidance, seed=0,
+            latent,
+            symbols=symbols,
+            quant_step=args.quant_step,
+            components=components,
+            caption=args.caption,
+            num_steps=num_steps,
+            guidance=args.guidance,
+            seed=0,
         )
         restore_seconds = time.perf_counter() - started
         with torch.no_grad():
@@ -97,8 +107,10 @@ def main(argv: list[str] | None = None) -> None:
     print("| restore steps | decode s | U-Net s (calls) | U-Net share | other restoration s | VAE decode s |")
     print("|---:|---:|---:|---:|---:|---:|")
     for num_steps, total, unet_seconds, calls, restore_seconds, vae_seconds in rows:
-        print(f"| {num_steps} | {total:.1f} | {unet_seconds:.1f} ({calls}) | {unet_seconds / total:.0%} | "
-              f"{restore_seconds - unet_seconds:.2f} | {vae_seconds:.1f} |")
+        print(
+            f"| {num_steps} | {total:.1f} | {unet_seconds:.1f} ({calls}) | {unet_seconds / total:.0%} | "
+            f"{restore_seconds - unet_seconds:.2f} | {vae_seconds:.1f} |"
+        )
 
 
 if __name__ == "__main__":

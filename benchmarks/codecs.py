@@ -192,7 +192,9 @@ class SdzCodec(Codec):
     def encode(self, image: Image.Image, knob: int) -> bytes:
         import sdcodec
 
-        return sdcodec.encode_image(image, model=self.model_spec, quality=int(knob), device=self.device, effort=self.effort)
+        return sdcodec.encode_image(
+            image, model=self.model_spec, quality=int(knob), device=self.device, effort=self.effort
+        )
 
     def decode(self, data: bytes) -> Image.Image:
         import sdcodec
@@ -236,7 +238,9 @@ def make_codecs(
         if name == "sdz":
             knobs = tuple(sdz_knobs) if sdz_knobs else SDZ_DEFAULT_KNOBS
             for effort in sdz_efforts:
-                codecs.append(SdzCodec(model, restore_steps=restore_steps, decoder_spec=decoder, knobs=knobs, effort=effort))
+                codecs.append(
+                    SdzCodec(model, restore_steps=restore_steps, decoder_spec=decoder, knobs=knobs, effort=effort)
+                )
         elif name in builders:
             codecs.append(builders[name]())
         else:

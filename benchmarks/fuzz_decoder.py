@@ -39,8 +39,34 @@ from pathlib import Path
 import numpy as np
 
 INTERESTING_BYTES = (0x00, 0x01, 0x7F, 0x80, 0xFF, 0x3F, 0x40, 0xFE)
-INTERESTING_VALUES = (0, 1, 2, 7, 8, 15, 16, 31, 32, 127, 128, 255, 256, 1023, 1024, 4095, 65535, 65536,
-                      1 << 20, (1 << 20) + 1, 1 << 26, 1 << 27, (1 << 31) - 1, 1 << 32, 1 << 40, (1 << 63) - 1)
+INTERESTING_VALUES = (
+    0,
+    1,
+    2,
+    7,
+    8,
+    15,
+    16,
+    31,
+    32,
+    127,
+    128,
+    255,
+    256,
+    1023,
+    1024,
+    4095,
+    65535,
+    65536,
+    1 << 20,
+    (1 << 20) + 1,
+    1 << 26,
+    1 << 27,
+    (1 << 31) - 1,
+    1 << 32,
+    1 << 40,
+    (1 << 63) - 1,
+)
 
 
 # --- the seed corpus --------------------------------------------------------------------
@@ -50,6 +76,7 @@ def seed_corpus() -> dict[str, bytes]:
     """Small valid files covering every header feature and the decoder's special cases."""
     from sdcodec.codec.coding import latent_coder
     from sdcodec.codec.images import alpha_plane
+
     rng = np.random.default_rng(0)
     seeds = {}
     seeds["raw"] = latent_coder.encode_latent(rng.normal(size=(4, 8, 8)), step=0.5)
@@ -67,7 +94,9 @@ def seed_corpus() -> dict[str, bytes]:
     seeds["flux2-bilevel-alpha"] = latent_coder.encode_latent(
         rng.normal(size=(32, 8, 8)), step=0.8, latent_space="flux2", width=64, height=64, alpha=bilevel
     )
-    seeds["sd3"] = latent_coder.encode_latent(rng.normal(size=(16, 4, 4)), step=0.3, latent_space="sd3", width=32, height=32)
+    seeds["sd3"] = latent_coder.encode_latent(
+        rng.normal(size=(16, 4, 4)), step=0.3, latent_space="sd3", width=32, height=32
+    )
     seeds["row"] = latent_coder.encode_latent(np.cumsum(rng.normal(size=(1, 1, 64)), axis=2), step=0.5)
     seeds["zeros"] = latent_coder.encode_latent(np.zeros((2, 12, 12)), step=1.0)
     # Entropy model 2 (adaptive context mixing): its header (channel order, references), escapes,
@@ -76,10 +105,17 @@ def seed_corpus() -> dict[str, bytes]:
     seeds["m2-raw"] = latent_coder.encode_latent(smooth, step=0.5, entropy_model=2)
     seeds["m2-escapes"] = latent_coder.encode_latent(wide, step=0.25, entropy_model=2)
     seeds["m2-flux2"] = latent_coder.encode_latent(
-        rng.normal(size=(32, 6, 6)), step=0.7, latent_space="flux2", width=48, height=48,
-        channel_steps=tuple(range(8, 40)), entropy_model=2,
+        rng.normal(size=(32, 6, 6)),
+        step=0.7,
+        latent_space="flux2",
+        width=48,
+        height=48,
+        channel_steps=tuple(range(8, 40)),
+        entropy_model=2,
     )
-    seeds["m2-row"] = latent_coder.encode_latent(np.cumsum(rng.normal(size=(2, 1, 64)), axis=2), step=0.5, entropy_model=2)
+    seeds["m2-row"] = latent_coder.encode_latent(
+        np.cumsum(rng.normal(size=(2, 1, 64)), axis=2), step=0.5, entropy_model=2
+    )
     seeds["m2-column"] = latent_coder.encode_latent(rng.normal(size=(1, 40, 1)), step=0.3, entropy_model=2)
     return seeds
 
@@ -157,6 +193,7 @@ def make_mutant(seed_file: bytes, rng: random.Random, others: list[bytes], crc_f
 def decode_without_model(data: bytes) -> None:
     """Everything ``sdcodec decode`` does with a file before loading a model."""
     from sdcodec.codec import image_codec
+
     image_codec.unpack_file(data)
 
 
@@ -255,7 +292,9 @@ def _worker(job: tuple[int, int, float, float, str | None, int]) -> FuzzStats:
     mutants, seed, crc_fraction, slow_seconds, out, memory_mb = job
     limit = memory_mb << 20
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    return run_fuzz(mutants, seed=seed, crc_fraction=crc_fraction, slow_seconds=slow_seconds, out=Path(out) if out else None)
+    return run_fuzz(
+        mutants, seed=seed, crc_fraction=crc_fraction, slow_seconds=slow_seconds, out=Path(out) if out else None
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -271,25 +310,35 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     chunks = [min(args.chunk, args.mutants - start) for start in range(0, args.mutants, args.chunk)]
-    jobs = [(n, args.seed * 1_000_003 + i, args.crc_fraction, args.slow_seconds, str(args.out), args.memory_mb)
-            for i, n in enumerate(chunks)]
+    jobs = [
+        (n, args.seed * 1_000_003 + i, args.crc_fraction, args.slow_seconds, str(args.out), args.memory_mb)
+        for i, n in enumerate(chunks)
+    ]
     stats = FuzzStats()
     start = time.perf_counter()
     with multiprocessing.get_context("spawn").Pool(args.jobs, maxtasksperchild=4) as pool:
         for done, part in enumerate(pool.imap_unordered(_worker, jobs), 1):
             stats.merge(part)
-            print(f"[{done}/{len(jobs)}] {stats.mutants} mutants, {len(stats.unexpected)} unexpected, "
-                  f"{len(stats.slow)} slow, {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
+            print(
+                f"[{done}/{len(jobs)}] {stats.mutants} mutants, {len(stats.unexpected)} unexpected, "
+                f"{len(stats.slow)} slow, {time.perf_counter() - start:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
     seconds = time.perf_counter() - start
-    print(f"mutants: {stats.mutants} ({stats.crc_recomputed} with the CRC recomputed) in {seconds:.0f} s, "
-          f"{stats.mutants / seconds:.0f}/s with {args.jobs} workers")
+    print(
+        f"mutants: {stats.mutants} ({stats.crc_recomputed} with the CRC recomputed) in {seconds:.0f} s, "
+        f"{stats.mutants / seconds:.0f}/s with {args.jobs} workers"
+    )
     for outcome, count in stats.outcomes.most_common():
         print(f"  {outcome:32s} {count}")
     print(f"unexpected exceptions: {len(stats.unexpected)}")
     for name, message, digest in stats.unexpected[:20]:
         print(f"  {name}: {message} ({args.out / digest}.sdz)")
-    print(f"inputs over {args.slow_seconds:g} s beyond their seed's decode time: {len(stats.slow)}; "
-          f"slowest: {stats.slowest_over_seed:.3f} s over its seed")
+    print(
+        f"inputs over {args.slow_seconds:g} s beyond their seed's decode time: {len(stats.slow)}; "
+        f"slowest: {stats.slowest_over_seed:.3f} s over its seed"
+    )
     print(f"peak RSS of a worker: {stats.peak_rss_mb:.0f} MB")
     return 1 if stats.unexpected or stats.slow or stats.peak_rss_mb > 1024 else 0
 

@@ -357,8 +357,10 @@ def _markdown(results, meta, ran, curves, bd, bd_vs_jpeg, speed, matched, metric
 
     if bd:
         lines += [f"## BD-rate of {labels[results.subject]} against each baseline", ""]
-        lines.append("Negative: sdz needs that many fewer bits for the same quality (piecewise-cubic Bjøntegaard, "
-                     "over the quality interval both curves cover).")
+        lines.append(
+            "Negative: sdz needs that many fewer bits for the same quality (piecewise-cubic Bjøntegaard, "
+            "over the quality interval both curves cover)."
+        )
         lines.append("")
         rows = [[labels[b]] + [_percent(bd[m][b]) for m in metric_names] for b in next(iter(bd.values()))]
         lines += _table(["anchor"] + [METRIC_LABELS[m] for m in metric_names], rows)
@@ -387,8 +389,10 @@ def _markdown(results, meta, ran, curves, bd, bd_vs_jpeg, speed, matched, metric
         rows = []
         for entry in matched:
             knob_range = entry["knob_range"]
-            quality = "" if knob_range is None else (
-                str(knob_range[0]) if knob_range[0] == knob_range[1] else f"{knob_range[0]}-{knob_range[1]}"
+            quality = (
+                ""
+                if knob_range is None
+                else (str(knob_range[0]) if knob_range[0] == knob_range[1] else f"{knob_range[0]}-{knob_range[1]}")
             )
             rows.append(
                 [entry["subject_knob"], entry["codec"], f"{entry['images']}/{entry['of']}", quality,
@@ -415,12 +419,16 @@ def _markdown(results, meta, ran, curves, bd, bd_vs_jpeg, speed, matched, metric
         lines += _table(["quality", "images", "bpp"] + [METRIC_LABELS[m] for m in metric_names], rows)
 
     lines += ["## Speed and memory", ""]
-    lines.append("Seconds per image (wall clock, this machine, taken when each measurement was first made), "
-                 "mean over all measurements; memory is this process's resident set, sampled every 5 ms during "
-                 "encode + decode. First call: warm-up (model loading) before the first timed measurement of "
-                 "this run, for codecs that load a model.")
-    lines.append(f"Load: mean 1-minute load average while the measurements were made, on {os.cpu_count()} CPUs; "
-                 "above the CPU count, other jobs competed for the CPUs and the times are upper bounds.")
+    lines.append(
+        "Seconds per image (wall clock, this machine, taken when each measurement was first made), "
+        "mean over all measurements; memory is this process's resident set, sampled every 5 ms during "
+        "encode + decode. First call: warm-up (model loading) before the first timed measurement of "
+        "this run, for codecs that load a model."
+    )
+    lines.append(
+        f"Load: mean 1-minute load average while the measurements were made, on {os.cpu_count()} CPUs; "
+        "above the CPU count, other jobs competed for the CPUs and the times are upper bounds."
+    )
     lines.append("")
     rows = []
     for info in ran:

@@ -310,8 +310,14 @@ def run_bench(
     codec_objects = []
     for entry in codecs:  # a name may build several codecs (sdz: one per effort level)
         if isinstance(entry, str):
-            codec_objects += make_codecs([entry], model=model, restore_steps=restore_steps, decoder=decoder,
-                                         sdz_knobs=sdz_knobs, sdz_efforts=sdz_efforts)
+            codec_objects += make_codecs(
+                [entry],
+                model=model,
+                restore_steps=restore_steps,
+                decoder=decoder,
+                sdz_knobs=sdz_knobs,
+                sdz_efforts=sdz_efforts,
+            )
         else:
             codec_objects.append(entry)
     if not codec_objects:

@@ -229,7 +229,11 @@ def read_sdz(data: bytes, *, max_pixels: int | None = None) -> SdzFile:
     space = _space_name(r.uvarint("latent space id"))
     width = r.uvarint("width", MAX_DIMENSION)
     height = r.uvarint("height", MAX_DIMENSION)
-    shape = (r.uvarint("latent channels", MAX_CHANNELS), r.uvarint("latent height", MAX_DIMENSION), r.uvarint("latent width", MAX_DIMENSION))
+    shape = (
+        r.uvarint("latent channels", MAX_CHANNELS),
+        r.uvarint("latent height", MAX_DIMENSION),
+        r.uvarint("latent width", MAX_DIMENSION),
+    )
     step_code = r.uvarint("quantization step", 1 << 40)
     recon_offset = r.uvarint("reconstruction offset", RECON_OFFSET_SCALE)
     channel_steps = ()

@@ -72,23 +72,30 @@ def from_pretrained(cls: Any, spec: str, *, subfolder: str | None = None, **kwar
     if path.exists():
         raise ModelLoadError(f"cannot load model {spec}: {spec} is a file, not a model directory")
     if looks_like_path(spec):
-        raise ModelLoadError(f"cannot load model {spec}: no such directory; give a model directory in diffusers "
-                             f"layout with --model DIR or SDCODEC_MODEL=DIR, or a Hugging Face repo id")
+        raise ModelLoadError(
+            f"cannot load model {spec}: no such directory; give a model directory in diffusers "
+            f"layout with --model DIR or SDCODEC_MODEL=DIR, or a Hugging Face repo id"
+        )
     try:
         return _quiet_from_pretrained(cls, spec, subfolder=subfolder, local_files_only=True, **kwargs)
     except Exception as exc:
         cache_reason = _reason(exc)
     if hub_offline():
-        raise ModelLoadError(f"cannot load model {what}: no such local directory, not in the Hugging Face cache "
-                             f"and HF_HUB_OFFLINE is set; {how_to_supply(spec)}")
+        raise ModelLoadError(
+            f"cannot load model {what}: no such local directory, not in the Hugging Face cache "
+            f"and HF_HUB_OFFLINE is set; {how_to_supply(spec)}"
+        )
     if not hub_reachable():
-        raise ModelLoadError(f"cannot load model {what}: no such local directory, not in the Hugging Face cache "
-                             f"and the hub is unreachable (no network); {how_to_supply(spec)}")
+        raise ModelLoadError(
+            f"cannot load model {what}: no such local directory, not in the Hugging Face cache "
+            f"and the hub is unreachable (no network); {how_to_supply(spec)}"
+        )
     try:
         return _quiet_from_pretrained(cls, spec, subfolder=subfolder, **kwargs)
     except Exception as exc:
-        raise ModelLoadError(f"cannot load model {what} from the hub: {_reason(exc)} "
-                             f"(cache: {cache_reason}); {how_to_supply(spec)}") from None
+        raise ModelLoadError(
+            f"cannot load model {what} from the hub: {_reason(exc)} (cache: {cache_reason}); {how_to_supply(spec)}"
+        ) from None
 
 
 def _quiet_from_pretrained(cls: Any, source: str, **kwargs: Any) -> Any:
@@ -116,8 +123,10 @@ def load_diffusers_vae(spec: str) -> Any:
         elif (path / "config.json").is_file():
             subfolders = (None,)
         else:
-            raise ModelLoadError(f"cannot load model {spec}: not a diffusers VAE or Stable Diffusion pipeline "
-                                 f"directory (no config.json, model_index.json or vae/config.json)")
+            raise ModelLoadError(
+                f"cannot load model {spec}: not a diffusers VAE or Stable Diffusion pipeline "
+                f"directory (no config.json, model_index.json or vae/config.json)"
+            )
     else:
         subfolders = (None, "vae")  # a hub id names a VAE repo or a pipeline repo
     error: ModelLoadError | None = None
@@ -130,8 +139,10 @@ def load_diffusers_vae(spec: str) -> Any:
         class_name = config.get("_class_name", "AutoencoderKL")
         if class_name not in classes:
             where = f"{spec}/{subfolder}" if subfolder else spec
-            raise ModelLoadError(f"cannot load model {where}: it is a {class_name}, not one of "
-                                 f"{', '.join(classes)} (for a tiny autoencoder use taesd:DIR or taef2:DIR)")
+            raise ModelLoadError(
+                f"cannot load model {where}: it is a {class_name}, not one of "
+                f"{', '.join(classes)} (for a tiny autoencoder use taesd:DIR or taef2:DIR)"
+            )
         return from_pretrained(classes[class_name], spec, subfolder=subfolder)
     assert error is not None
     raise error

@@ -87,7 +87,12 @@ def encode_latent_image(
         raise SdcodecError(f"size must be a positive number of bytes, got {size}")
     restorable = latent_space in RESTORABLE_SPACES
     fields = dict(
-        latent_space=latent_space, width=width, height=height, caption=caption, alpha=alpha, channel_steps=channel_steps,
+        latent_space=latent_space,
+        width=width,
+        height=height,
+        caption=caption,
+        alpha=alpha,
+        channel_steps=channel_steps,
         # Reserve the restoration hint so a size ceiling accounts for it; any hint value is one byte.
         restore_steps=0 if restorable else None,
     )
@@ -143,8 +148,15 @@ def encode_image(
     multipliers = channel_weighting.step_multipliers(channel_weighting.channel_gains(autoencoder, latent))
     alpha = alpha_plane.encode_alpha(loaded.alpha) if loaded.alpha is not None else None
     fields = dict(
-        latent_space=autoencoder.latent_space, width=loaded.width, height=loaded.height, quality=quality, bpp=bpp,
-        size=size, caption=caption, alpha=alpha, channel_steps=multipliers,
+        latent_space=autoencoder.latent_space,
+        width=loaded.width,
+        height=loaded.height,
+        quality=quality,
+        bpp=bpp,
+        size=size,
+        caption=caption,
+        alpha=alpha,
+        channel_steps=multipliers,
     )
     if effort > 1:
         refinement = latent_refinement.EFFORTS[effort]

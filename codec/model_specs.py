@@ -58,14 +58,17 @@ def default_decoder_spec(latent_space: str) -> str:
     if latent_space in DEFAULT_DECODERS:
         return DEFAULT_DECODERS[latent_space]
     example = "taef2:DIR (a directory with taef2_encoder.pth/taef2_decoder.pth)" if latent_space == "flux2" else "DIR"
-    raise ModelLoadError(f"files in the {latent_space} latent space have no default decoder; "
-                         f"pass --model SPEC, e.g. --model {example}")
+    raise ModelLoadError(
+        f"files in the {latent_space} latent space have no default decoder; pass --model SPEC, e.g. --model {example}"
+    )
 
 
 def how_to_supply(spec: str) -> str:
     """The end of a 'cannot load' message: the ways to give sdcodec a model without a download."""
-    return (f"supply it with --model DIR or SDCODEC_MODEL=DIR (a local copy in diffusers layout), "
-            f"or put it in the Hugging Face cache on a machine with network (hf download {spec})")
+    return (
+        f"supply it with --model DIR or SDCODEC_MODEL=DIR (a local copy in diffusers layout), "
+        f"or put it in the Hugging Face cache on a machine with network (hf download {spec})"
+    )
 
 
 def is_pipeline_dir(path: Path) -> bool:

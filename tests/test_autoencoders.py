@@ -93,8 +93,9 @@ def test_latents_are_scaled_mean(tiny_vae_dir):
 def test_pipeline_dir_uses_its_vae(tmp_path, tiny_vae_dir):
     pipeline = tmp_path / "pipeline"
     shutil.copytree(tiny_vae_dir, pipeline / "vae")
-    (pipeline / "model_index.json").write_text(json.dumps({"_class_name": "StableDiffusionPipeline",
-                                                           "vae": ["diffusers", "AutoencoderKL"]}))
+    (pipeline / "model_index.json").write_text(
+        json.dumps({"_class_name": "StableDiffusionPipeline", "vae": ["diffusers", "AutoencoderKL"]})
+    )
     by_pipeline = load_autoencoder(str(pipeline), device="cpu")
     by_path = load_autoencoder(str(tiny_vae_dir), device="cpu")
     pixels = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(2))
@@ -196,8 +197,16 @@ def test_taef2_spec_loads_through_models():
 
 def test_tiled_tae_matches_untiled(taef2, kodak_crop, taef2_kodak):
     latent, whole = taef2_kodak
-    tiled_tae = TinyAutoencoder(taef2.encoder, taef2.decoder, latent_space="flux2", latent_channels=32,
-                                name="tiled", tile_above=0, tile_size=160, tile_overlap=64)  # 2 x 2 tiles
+    tiled_tae = TinyAutoencoder(
+        taef2.encoder,
+        taef2.decoder,
+        latent_space="flux2",
+        latent_channels=32,
+        name="tiled",
+        tile_above=0,
+        tile_size=160,
+        tile_overlap=64,
+    )  # 2 x 2 tiles
     tiled = tiled_tae.decode(latent)
     assert (tiled - whole).abs().max() < 0.06
     assert psnr(tiled, whole) > 45  # far below the codec's own error (~30 dB): no visible seams

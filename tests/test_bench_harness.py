@@ -185,6 +185,7 @@ def test_interrupted_run_resumes_without_recomputing(image_dir, tmp_path):
 
     fresh = HalfResolutionJpeg(name="fake", knobs=(20, 50, 80))
     reference = run_bench(image_dir, [fresh], tmp_path / "fresh", cache_dir=tmp_path / "other", write=False, quiet=True)
+
     def essentials(records):
         return [{k: r[k] for k in ("image", "knob", "bytes", "psnr", "ms_ssim")} for r in records]
 

@@ -37,7 +37,9 @@ def sample_file(**changes) -> SdzFile:
 
 
 def test_round_trip_keeps_every_field():
-    f = sample_file(caption="a red fox, 狐", restore_steps=2, restore_guidance_tenths=15, has_restore_hints=True, alpha=b"\x01\x02")
+    f = sample_file(
+        caption="a red fox, 狐", restore_steps=2, restore_guidance_tenths=15, has_restore_hints=True, alpha=b"\x01\x02"
+    )
     assert read_sdz(write_sdz(f)) == f
 
 

@@ -43,7 +43,9 @@ def test_encode_info_decode_round_trip(tmp_path, photo, tiny_vae_dir):
     facts = json.loads(result.stdout)
     assert facts["width"] == 45 and facts["height"] == 30 and facts["latent_space"] == "sd1"
     assert facts["latent_shape"] == [4, 4, 6] and facts["caption"] == "noise"
-    assert facts["total_bytes"] == sdz.stat().st_size and facts["bpp"] == pytest.approx(8 * facts["total_bytes"] / (45 * 30))
+    assert facts["total_bytes"] == sdz.stat().st_size and facts["bpp"] == pytest.approx(
+        8 * facts["total_bytes"] / (45 * 30)
+    )
     assert 0 < facts["header_bytes"] < 32 + len("noise") and facts["quant_step"] > 0
     result = run("decode", sdz, png, "--model", tiny_vae_dir, "--restore-steps", 0, "-q")
     assert result.exit_code == 0 and result.stderr == ""
@@ -152,9 +154,17 @@ def test_rgba_keeps_alpha_and_jpeg_output_flattens_with_a_notice(tmp_path, tiny_
 
 def test_real_subprocess_encode_and_failure(tmp_path, photo, tiny_vae_dir):
     sdz = tmp_path / "x.sdz"
-    ok = subprocess.run([sys.executable, "-m", "sdcodec.cli", "encode", str(photo), str(sdz), "-m", str(tiny_vae_dir), "-q"], capture_output=True, text=True)
+    ok = subprocess.run(
+        [sys.executable, "-m", "sdcodec.cli", "encode", str(photo), str(sdz), "-m", str(tiny_vae_dir), "-q"],
+        capture_output=True,
+        text=True,
+    )
     assert ok.returncode == 0 and ok.stderr == "" and sdz.exists()
-    bad = subprocess.run([sys.executable, "-m", "sdcodec.cli", "decode", str(photo), str(tmp_path / "y.png")], capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, "-m", "sdcodec.cli", "decode", str(photo), str(tmp_path / "y.png")],
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode == 1 and len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr
 
 
@@ -185,6 +195,7 @@ def test_bad_output_location_is_found_before_the_model_loads(tmp_path, photo):
 
 def test_info_escapes_control_characters_of_a_hostile_caption(tmp_path):
     from sdcodec.codec.coding import latent_coder
+
     caption = "ok\x1b[2J\x1b]0;pwned\x07\nnext line\u202eevil\tend"
     sdz = tmp_path / "evil.sdz"
     sdz.write_bytes(latent_coder.encode_latent(np.zeros((4, 2, 2)), step=1.0, caption=caption))
@@ -222,8 +233,11 @@ def test_memory_error_is_one_line_without_a_traceback(tmp_path, photo, monkeypat
 def test_memory_error_under_an_address_space_limit_is_one_line(tmp_path):
     """A real process that runs out of memory (RLIMIT_AS) on a file at the ceiling prints one line."""
     from sdcodec.codec.coding import latent_coder
+
     big = tmp_path / "big.sdz"
-    big.write_bytes(latent_coder.encode_latent(np.zeros((32, 256, 256)), step=1.0, latent_space="flux2", width=2048, height=2048))
+    big.write_bytes(
+        latent_coder.encode_latent(np.zeros((32, 256, 256)), step=1.0, latent_space="flux2", width=2048, height=2048)
+    )
     code = (
         "import resource, sys\n"
         "from sdcodec import cli\n"
@@ -236,10 +250,17 @@ def test_memory_error_under_an_address_space_limit_is_one_line(tmp_path):
         "sys.argv = ['sdcodec', 'decode', sys.argv[1], sys.argv[2]]\n"
         "cli.main()\n"
     )
-    result = subprocess.run([sys.executable, "-c", code, str(big), str(tmp_path / "big.png")], capture_output=True,
-                            text=True, timeout=120, env={k: v for k, v in __import__("os").environ.items() if k != "SDCODEC_DEBUG"})
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(big), str(tmp_path / "big.png")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={k: v for k, v in __import__("os").environ.items() if k != "SDCODEC_DEBUG"},
+    )
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines() == ["error: out of memory (the input is too large for this machine; see --max-pixels)"]
+    assert result.stderr.strip().splitlines() == [
+        "error: out of memory (the input is too large for this machine; see --max-pixels)"
+    ]
 
 
 def test_library_warnings_stay_off_stderr():
@@ -254,7 +275,9 @@ def test_library_warnings_stay_off_stderr():
     env = {k: v for k, v in os.environ.items() if k != "SDCODEC_DEBUG"}
     quiet = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
     assert quiet.returncode == 0 and quiet.stderr == ""
-    loud = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**env, "SDCODEC_DEBUG": "1"}, timeout=60)
+    loud = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={**env, "SDCODEC_DEBUG": "1"}, timeout=60
+    )
     assert "a library warning" in loud.stderr
 
 
@@ -268,9 +291,23 @@ def test_unreadable_input_is_exit_1_with_one_line(tmp_path, photo):
     secret.write_bytes(photo.read_bytes())
     secret.chmod(0o600)
     tmp_path.chmod(0o777)
-    command = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", sys.executable, "-c",
-               "import sys, cli; sys.argv = ['sdcodec'] + sys.argv[1:]; cli.main()", "encode", str(secret), str(tmp_path / "x.sdz")]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=str(__import__("pathlib").Path(__file__).parents[1]))
+    command = [
+        "setpriv",
+        "--reuid",
+        "65534",
+        "--regid",
+        "65534",
+        "--clear-groups",
+        sys.executable,
+        "-c",
+        "import sys, cli; sys.argv = ['sdcodec'] + sys.argv[1:]; cli.main()",
+        "encode",
+        str(secret),
+        str(tmp_path / "x.sdz"),
+    ]
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=120, cwd=str(__import__("pathlib").Path(__file__).parents[1])
+    )
     assert result.returncode == 1, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "permission denied" in lines[0].lower()

@@ -100,8 +100,17 @@ def test_several_images_get_consecutive_seeds_and_match_single_runs(components):
 
 
 def test_parameters_in_png_are_present_and_parseable(components, tmp_path):
-    result = generate(components, "a (red:1.2) cat, café", negative="ugly, bad", seed=5, guidance=6.5,
-                      scheduler="euler-a", width=64, height=48, steps=3)[0]
+    result = generate(
+        components,
+        "a (red:1.2) cat, café",
+        negative="ugly, bad",
+        seed=5,
+        guidance=6.5,
+        scheduler="euler-a",
+        width=64,
+        height=48,
+        steps=3,
+    )[0]
     path = tmp_path / "out.png"
     path.write_bytes(image_bytes(result, ".png"))
     with Image.open(path) as image:
@@ -252,22 +261,71 @@ def run(pipeline_dir):
 
 def test_cli_gen_writes_a_png_with_its_parameters(run, tmp_path):
     out = tmp_path / "cat.png"
-    result = run("gen", "a (red:1.2) cat", "-o", out, "--seed", 12, "--steps", 2, "-W", 64, "-H", 48,
-                 "--negative", "blurry", "--scheduler", "euler")
+    result = run(
+        "gen",
+        "a (red:1.2) cat",
+        "-o",
+        out,
+        "--seed",
+        12,
+        "--steps",
+        2,
+        "-W",
+        64,
+        "-H",
+        48,
+        "--negative",
+        "blurry",
+        "--scheduler",
+        "euler",
+    )
     assert result.exit_code == 0, result.output
     assert "seed 12" in result.stderr and "step 2/2" in result.stderr
     fields = parse_parameters(read_parameters(out))
     assert (fields["Prompt"], fields["Negative prompt"], fields["Seed"]) == ("a (red:1.2) cat", "blurry", "12")
     assert (fields["Steps"], fields["Sampler"], fields["Size"]) == ("2", "Euler", "64x48")
     again = tmp_path / "again.png"
-    assert run("gen", "a (red:1.2) cat", "-o", again, "--seed", 12, "--steps", 2, "-W", 64, "-H", 48,
-               "--negative", "blurry", "--scheduler", "euler", "-q").exit_code == 0
+    assert (
+        run(
+            "gen",
+            "a (red:1.2) cat",
+            "-o",
+            again,
+            "--seed",
+            12,
+            "--steps",
+            2,
+            "-W",
+            64,
+            "-H",
+            48,
+            "--negative",
+            "blurry",
+            "--scheduler",
+            "euler",
+            "-q",
+        ).exit_code
+        == 0
+    )
     assert np.array_equal(np.asarray(Image.open(out)), np.asarray(Image.open(again)))
 
 
 def test_cli_gen_several_images_with_a_pattern_and_a_random_seed(run, tmp_path):
-    result = run("gen", "a tree", "-o", tmp_path / "tree-{n}-{seed}.png", "--steps", 1, "-W", 64, "-H", 64,
-                 "--num-images", 2, "-q")
+    result = run(
+        "gen",
+        "a tree",
+        "-o",
+        tmp_path / "tree-{n}-{seed}.png",
+        "--steps",
+        1,
+        "-W",
+        64,
+        "-H",
+        64,
+        "--num-images",
+        2,
+        "-q",
+    )
     assert result.exit_code == 0, result.output
     names = sorted(p.name for p in tmp_path.iterdir())
     assert len(names) == 2 and all(n.startswith("tree-") and n.endswith(".png") for n in names)
@@ -357,6 +415,7 @@ def test_cli_runtime_failures_exit_1_with_one_line(run, tmp_path):
 
 def test_cli_interrupted_run_leaves_no_partial_file(run, tmp_path, monkeypatch):
     from sdcodec.codec.images import output_files
+
     def interrupted(*args):
         raise KeyboardInterrupt
 

@@ -142,16 +142,24 @@ def test_the_bomb_pngs_really_are_bombs():
 
 
 def test_valid_planes_of_every_kind_still_decode_through_a_file(tiny_vae_dir):
-    for plane in (np.full((H, W), 9, np.uint8), (np.indices((H, W)).sum(0) % 2 * 255).astype(np.uint8),
-                  (np.arange(W * H).reshape(H, W) * 7 % 251).astype(np.uint8)):
+    for plane in (
+        np.full((H, W), 9, np.uint8),
+        (np.indices((H, W)).sum(0) % 2 * 255).astype(np.uint8),
+        (np.arange(W * H).reshape(H, W) * 7 % 251).astype(np.uint8),
+    ):
         out = sdcodec.decode_image(sdz_with_alpha(alpha_plane.encode_alpha(plane)), model=str(tiny_vae_dir))
         np.testing.assert_array_equal(np.asarray(out)[..., 3], plane)
 
 
-@pytest.mark.parametrize("make", [lambda: encoded(gray_rgb(40, 30), "WEBP", lossless=True),
-                                  lambda: encoded(gray_rgb(40, 30), "WEBP", quality=50),
-                                  lambda: encoded(gray_rgb(40, 30), "WEBP", lossless=True, exif=b"Exif\x00\x00")],
-                         ids=["VP8L", "VP8", "VP8X"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: encoded(gray_rgb(40, 30), "WEBP", lossless=True),
+        lambda: encoded(gray_rgb(40, 30), "WEBP", quality=50),
+        lambda: encoded(gray_rgb(40, 30), "WEBP", lossless=True, exif=b"Exif\x00\x00"),
+    ],
+    ids=["VP8L", "VP8", "VP8X"],
+)
 def test_webp_declared_size_reads_every_layout(make):
     data = make()
     assert alpha_plane.webp_declared_size(data) == Image.open(io.BytesIO(data)).size == (40, 30)
@@ -164,7 +172,9 @@ def peak_kb():
         return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
 """
 
-ALPHA_PROBE = PEAK_KB + """
+ALPHA_PROBE = (
+    PEAK_KB
+    + """
 import importlib.util, io, json, sys
 spec = importlib.util.spec_from_file_location("alpha_plane", sys.argv[1])
 alpha_plane = importlib.util.module_from_spec(spec)
@@ -179,6 +189,7 @@ except Exception as exc:
 grown_kb = peak_kb() - before
 print(json.dumps({"error": error, "grown_kb": grown_kb, "torch": "torch" in sys.modules}))
 """
+)
 
 
 needs_proc = pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="peak memory is read from /proc")
@@ -189,7 +200,11 @@ def test_alpha_bomb_is_refused_without_torch_and_without_memory():
     bomb = b"\x01" + black_bilevel_png(12000, 12000)  # 144 MB in Pillow's mode 1, as much again as L
     result = subprocess.run(
         [sys.executable, "-c", ALPHA_PROBE, str(REPO / "codec" / "images" / "alpha_plane.py")],
-        input=bomb, capture_output=True, cwd=REPO, timeout=60, check=True,
+        input=bomb,
+        capture_output=True,
+        cwd=REPO,
+        timeout=60,
+        check=True,
     )
     report = json.loads(result.stdout)
     assert report == {"error": "AlphaPlaneError", "grown_kb": report["grown_kb"], "torch": False}
@@ -220,7 +235,9 @@ def test_the_ceiling_beats_the_model_load_in_encode_image(big_png):
         sdcodec.encode_image(big_png, model=UNLOADABLE_MODEL)
 
 
-ENCODE_PROBE = PEAK_KB + """
+ENCODE_PROBE = (
+    PEAK_KB
+    + """
 import json, sys
 import sdcodec
 import sdcodec.codec.image_codec  # torch and the models' code load before the measurement
@@ -232,13 +249,18 @@ except Exception as exc:
     error = type(exc).__name__
 print(json.dumps({"error": error, "grown_kb": peak_kb() - before}))
 """
+)
 
 
 @needs_proc
 def test_refusing_an_oversized_image_takes_no_memory(big_png):
     result = subprocess.run(
         [sys.executable, "-c", ENCODE_PROBE, str(big_png), UNLOADABLE_MODEL],
-        capture_output=True, cwd=REPO, timeout=120, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        cwd=REPO,
+        timeout=120,
+        check=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
     report = json.loads(result.stdout.splitlines()[-1])
     assert report["error"] == "ImageReadError"

@@ -126,7 +126,9 @@ def test_same_input_same_bytes_in_another_process(tmp_path):
         "from sdcodec.codec.coding.latent_coder import encode_latent;"
         "sys.stdout.buffer.write(encode_latent(np.load(sys.argv[2]), step=0.3))"
     )
-    other = subprocess.run([sys.executable, "-c", code, str(REPO), str(tmp_path / "latent.npy")], capture_output=True, check=True)
+    other = subprocess.run(
+        [sys.executable, "-c", code, str(REPO), str(tmp_path / "latent.npy")], capture_output=True, check=True
+    )
     assert other.stdout == encode_latent(latent, step=0.3) == encode_latent(latent.copy(), step=0.3)
 
 

@@ -51,7 +51,9 @@ def test_refinement_lowers_the_error_of_the_quantized_latent(problem):
 def test_refinement_is_deterministic_and_zero_iterations_change_nothing(problem):
     decoder, target, latent, steps, bits = problem
     first = refine_latent(decoder, target, latent, steps, bits, Refinement(4, 0.05))
-    torch.testing.assert_close(first, refine_latent(decoder, target, latent, steps, bits, Refinement(4, 0.05)), rtol=0, atol=0)
+    torch.testing.assert_close(
+        first, refine_latent(decoder, target, latent, steps, bits, Refinement(4, 0.05)), rtol=0, atol=0
+    )
     assert refine_latent(decoder, target, latent, steps, bits, Refinement(0)) is latent
 
 

@@ -41,8 +41,14 @@ def slow_writer(path: Path, *, force=False, fill="a", fallback=False) -> subproc
     env = dict(os.environ, **({FORCE_FALLBACK_ENV: "1"} if fallback else {}))
     env.pop("SDCODEC_DEBUG", None)
     code = SLOW_WRITER.format(repo=str(REPO), path=str(path), force=force, fill=fill)
-    process = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, env=env, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
     assert process.stdout.readline().strip() == "start"  # imports done
     return process
 
@@ -75,8 +81,14 @@ def test_sigterm_mid_write_leaves_the_directory_as_it_was(tmp_path, fallback):
     code = SLOW_WRITER.format(repo=str(REPO), path=str(target), force=False, fill="b")
     code = "import signal\nsignal.signal(signal.SIGTERM, lambda s, f: (_ for _ in ()).throw(SystemExit(143)))\n" + code
     env = dict(os.environ, **({FORCE_FALLBACK_ENV: "1"} if fallback else {}))
-    process = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, env=env, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
     assert process.stdout.readline().strip() == "start"
     go(process)
     time.sleep(0.4)
@@ -171,8 +183,18 @@ def test_sigkill_of_the_real_cli_at_any_moment_leaves_the_directory_as_it_was(tm
     out.mkdir()
     (out / "keep.sdz").write_bytes(b"existing")
     before = listing(out)
-    command = [sys.executable, "-c", "import cli; cli.main()", "encode", str(tmp_path / "in.png"), str(out / "keep.sdz"),
-               "--model", taef2_spec, "--force", "-q"]
+    command = [
+        sys.executable,
+        "-c",
+        "import cli; cli.main()",
+        "encode",
+        str(tmp_path / "in.png"),
+        str(out / "keep.sdz"),
+        "--model",
+        taef2_spec,
+        "--force",
+        "-q",
+    ]
     for delay in (0.5, 2.0, 4.0):
         process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(delay)
@@ -183,6 +205,7 @@ def test_sigkill_of_the_real_cli_at_any_moment_leaves_the_directory_as_it_was(tm
         assert after["keep.sdz"] in (b"existing", (out / "keep.sdz").read_bytes())  # old, or a complete new file
         if after["keep.sdz"] != b"existing":
             from sdcodec.codec.coding import latent_coder
+
             latent_coder.decode_latent(after["keep.sdz"])  # complete and valid
 
 

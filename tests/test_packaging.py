@@ -12,19 +12,40 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_the_wheel_installs_only_sdcodec(tmp_path):
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(REPO)],
-        check=True, capture_output=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(REPO),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
     )
     (wheel,) = tmp_path.glob("sdcodec-*.whl")
     target = tmp_path / "site-packages"
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "-q", "--target", str(target), str(wheel)],
-        check=True, capture_output=True, timeout=300,
+        check=True,
+        capture_output=True,
+        timeout=300,
     )
     top_level = {path.name for path in target.iterdir() if not path.name.endswith(".dist-info")}
     assert top_level - {"bin"} == {"sdcodec"}
     installed = {path.relative_to(target / "sdcodec").as_posix() for path in (target / "sdcodec").rglob("*.py")}
-    assert {"__init__.py", "cli.py", "bitstream/container.py", "codec/coding/latent_coder.py", "benchmarks/run.py"} <= installed
+    assert {
+        "__init__.py",
+        "cli.py",
+        "bitstream/container.py",
+        "codec/coding/latent_coder.py",
+        "benchmarks/run.py",
+    } <= installed
     assert not any(name.startswith("tests/") for name in installed)
     with zipfile.ZipFile(wheel) as archive:
         entry_points = next(n for n in archive.namelist() if n.endswith("entry_points.txt"))

@@ -78,11 +78,11 @@ def test_short_prompt_is_one_window_with_weights_on_its_tokens(tokenizer):
     assert len(ids) == len(weights) == 77
     plain = tokenizer("a cat").input_ids  # BOS, tokens, EOS
     assert ids[: len(plain)] == plain  # emphasis syntax does not reach the tokenizer
-    assert ids[len(plain):] == [tokenizer.pad_token_id] * (77 - len(plain))
+    assert ids[len(plain) :] == [tokenizer.pad_token_id] * (77 - len(plain))
     cat_tokens = len(plain) - 3  # minus BOS, 'a', EOS
     assert weights[:2] == [1.0, 1.0]
-    assert weights[2: 2 + cat_tokens] == [1.5] * cat_tokens
-    assert all(w == 1.0 for w in weights[2 + cat_tokens:])
+    assert weights[2 : 2 + cat_tokens] == [1.5] * cat_tokens
+    assert all(w == 1.0 for w in weights[2 + cat_tokens :])
     assert chunks.lengths == [len(plain)]
 
 
@@ -95,15 +95,15 @@ def test_long_prompt_is_split_into_75_token_windows_never_cut(tokenizer):
     for ids, length in zip(chunks.token_ids, chunks.lengths):
         assert len(ids) == 77
         assert ids[0] == tokenizer.bos_token_id and ids[length - 1] == tokenizer.eos_token_id
-        recovered += ids[1: length - 1]
+        recovered += ids[1 : length - 1]
     assert recovered == content  # every token kept, in order
 
 
 def test_break_starts_a_new_window(tokenizer):
     chunks = tokenize_weighted(tokenizer, "a cat BREAK a dog")
     assert len(chunks.token_ids) == 2
-    first = chunks.token_ids[0][1: chunks.lengths[0] - 1]
-    second = chunks.token_ids[1][1: chunks.lengths[1] - 1]
+    first = chunks.token_ids[0][1 : chunks.lengths[0] - 1]
+    second = chunks.token_ids[1][1 : chunks.lengths[1] - 1]
     assert first == tokenizer("a cat", add_special_tokens=False).input_ids
     assert second == tokenizer("a dog", add_special_tokens=False).input_ids
 
@@ -127,9 +127,15 @@ def text_encoder(tokenizer):
 
     torch.manual_seed(0)
     config = CLIPTextConfig(
-        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=37, num_hidden_layers=2,
-        num_attention_heads=4, max_position_embeddings=77,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=37,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        max_position_embeddings=77,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
     )
     return CLIPTextModel(config).eval()
 

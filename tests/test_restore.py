@@ -138,7 +138,10 @@ def test_perfect_denoiser_recovers_the_original_latent(components, num_steps):
     scheduler = DDIMScheduler.from_config(components.scheduler.config)
     oracle = OracleUNet(original, scheduler.alphas_cumprod)
     restored = restore_latent(
-        dequantized, symbols=symbols, quant_step=COARSE, components=dataclasses.replace(components, unet=oracle),
+        dequantized,
+        symbols=symbols,
+        quant_step=COARSE,
+        components=dataclasses.replace(components, unet=oracle),
         num_steps=num_steps,
     )
     assert oracle.calls[0] == restoration_timestep(scheduler.alphas_cumprod, COARSE)
@@ -186,7 +189,12 @@ def test_zero_steps_returns_the_input_unchanged(components):
 def test_caption_and_guidance_change_the_result(components):
     latent, symbols = quantized(COARSE, seed=4)
     run = lambda caption, guidance=1.0: restore_latent(
-        latent, symbols=symbols, quant_step=COARSE, components=components, caption=caption, guidance=guidance,
+        latent,
+        symbols=symbols,
+        quant_step=COARSE,
+        components=components,
+        caption=caption,
+        guidance=guidance,
         consistency=False,
     )
     plain = run("")
@@ -200,7 +208,11 @@ def test_batched_input_and_progress(components):
     latent, symbols = quantized(COARSE, seed=5)
     seen = []
     batched = restore_latent(
-        latent.unsqueeze(0), symbols=symbols, quant_step=COARSE, components=components, num_steps=3,
+        latent.unsqueeze(0),
+        symbols=symbols,
+        quant_step=COARSE,
+        components=components,
+        num_steps=3,
         progress=lambda done, total: seen.append((done, total)),
     )
     single = restore_latent(latent, symbols=symbols, quant_step=COARSE, components=components, num_steps=3)

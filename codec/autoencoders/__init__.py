@@ -10,6 +10,14 @@ from sdcodec.codec.autoencoders.tiling import run_tiled
 from sdcodec.codec.autoencoders.tiny import TAE_FAMILIES, TinyAutoencoder
 
 __all__ = [
-    "DOWNSCALE", "Autoencoder", "DiffusersVAE", "TinyAutoencoder", "TAE_FAMILIES",
-    "compute_dtype", "latent_space_of", "load_autoencoder", "resolve_device", "run_tiled",
+    "DOWNSCALE",
+    "Autoencoder",
+    "DiffusersVAE",
+    "TinyAutoencoder",
+    "TAE_FAMILIES",
+    "compute_dtype",
+    "latent_space_of",
+    "load_autoencoder",
+    "resolve_device",
+    "run_tiled",
 ]

@@ -50,10 +50,20 @@ class Block(nn.Module):
 def tae_encoder(latent_channels: int, pooled: bool) -> nn.Sequential:
     """Image in [0, 1] -> latent at 1/8 resolution."""
     return nn.Sequential(
-        conv(3, 64), Block(64, 64),
-        conv(64, 64, stride=2, bias=False), Block(64, 64), Block(64, 64), Block(64, 64),
-        conv(64, 64, stride=2, bias=False), Block(64, 64), Block(64, 64), Block(64, 64),
-        conv(64, 64, stride=2, bias=False), Block(64, 64, pooled), Block(64, 64, pooled), Block(64, 64, pooled),
+        conv(3, 64),
+        Block(64, 64),
+        conv(64, 64, stride=2, bias=False),
+        Block(64, 64),
+        Block(64, 64),
+        Block(64, 64),
+        conv(64, 64, stride=2, bias=False),
+        Block(64, 64),
+        Block(64, 64),
+        Block(64, 64),
+        conv(64, 64, stride=2, bias=False),
+        Block(64, 64, pooled),
+        Block(64, 64, pooled),
+        Block(64, 64, pooled),
         conv(64, latent_channels),
     )
 
@@ -61,10 +71,24 @@ def tae_encoder(latent_channels: int, pooled: bool) -> nn.Sequential:
 def tae_decoder(latent_channels: int, pooled: bool) -> nn.Sequential:
     """Latent -> image in about [0, 1] (callers clamp)."""
     return nn.Sequential(
-        Clamp(), conv(latent_channels, 64), nn.ReLU(),
-        Block(64, 64, pooled), Block(64, 64, pooled), Block(64, 64, pooled),
-        nn.Upsample(scale_factor=2), conv(64, 64, bias=False),
-        Block(64, 64), Block(64, 64), Block(64, 64), nn.Upsample(scale_factor=2), conv(64, 64, bias=False),
-        Block(64, 64), Block(64, 64), Block(64, 64), nn.Upsample(scale_factor=2), conv(64, 64, bias=False),
-        Block(64, 64), conv(64, 3),
+        Clamp(),
+        conv(latent_channels, 64),
+        nn.ReLU(),
+        Block(64, 64, pooled),
+        Block(64, 64, pooled),
+        Block(64, 64, pooled),
+        nn.Upsample(scale_factor=2),
+        conv(64, 64, bias=False),
+        Block(64, 64),
+        Block(64, 64),
+        Block(64, 64),
+        nn.Upsample(scale_factor=2),
+        conv(64, 64, bias=False),
+        Block(64, 64),
+        Block(64, 64),
+        Block(64, 64),
+        nn.Upsample(scale_factor=2),
+        conv(64, 64, bias=False),
+        Block(64, 64),
+        conv(64, 3),
     )

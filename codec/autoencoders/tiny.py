@@ -26,20 +26,24 @@ def find_tae_weights(directory: Path, family: str) -> tuple[Path, Path]:
     spec = f"{family}:{directory}"
     if not directory.is_dir():
         what = "is not a directory" if directory.exists() else "does not exist"
-        raise ModelLoadError(f"cannot load {spec}: {directory} {what}; give the directory holding "
-                             f"{family}_encoder.pth and {family}_decoder.pth")
+        raise ModelLoadError(
+            f"cannot load {spec}: {directory} {what}; give the directory holding "
+            f"{family}_encoder.pth and {family}_decoder.pth"
+        )
     found = []
     for part in ("encoder", "decoder"):
         named = [directory / f"{family}_{part}{suffix}" for suffix in _WEIGHT_SUFFIXES]
         named = [path for path in named if path.is_file()][:1]  # .pth first when both exist
         candidates = named or sorted(
-            path for path in directory.iterdir()
+            path
+            for path in directory.iterdir()
             if path.is_file() and path.suffix in _WEIGHT_SUFFIXES and part in path.name.lower()
         )
         if len(candidates) != 1:
             problem = "no" if not candidates else f"{len(candidates)}"
-            raise ModelLoadError(f"cannot load {spec}: {problem} *{part}*.pth weight files in {directory} "
-                                 f"(expected {family}_{part}.pth)")
+            raise ModelLoadError(
+                f"cannot load {spec}: {problem} *{part}*.pth weight files in {directory} (expected {family}_{part}.pth)"
+            )
         found.append(candidates[0])
     return found[0], found[1]
 
@@ -145,8 +149,15 @@ class TinyAutoencoder:
         decoder = tae_decoder(info["channels"], info["pooled"])
         for module, path in ((encoder, encoder_path), (decoder, decoder_path)):
             load_tae_weights(module, load_tae_state_dict(path, spec), f"{spec}: {path.name}", family)
-        return cls(encoder, decoder, latent_space=info["latent_space"], latent_channels=info["channels"],
-                   name=spec, device=device, **tiling)
+        return cls(
+            encoder,
+            decoder,
+            latent_space=info["latent_space"],
+            latent_channels=info["channels"],
+            name=spec,
+            device=device,
+            **tiling,
+        )
 
     def _apply(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.device, self.dtype)
@@ -159,8 +170,13 @@ class TinyAutoencoder:
         with torch.inference_mode():
             if pixels.shape[2] * pixels.shape[3] <= self.tile_above:
                 return self._apply(self.encoder, pixels).contiguous()
-            features = run_tiled(lambda tile: self._apply(self.encoder_local, tile), pixels,
-                                 tile=self.tile_size, overlap=self.tile_overlap, scale=1 / DOWNSCALE)
+            features = run_tiled(
+                lambda tile: self._apply(self.encoder_local, tile),
+                pixels,
+                tile=self.tile_size,
+                overlap=self.tile_overlap,
+                scale=1 / DOWNSCALE,
+            )
             return self._apply(self.encoder_global, features).contiguous()
 
     def decode(self, latent: torch.Tensor) -> torch.Tensor:
@@ -169,9 +185,13 @@ class TinyAutoencoder:
             if latent.shape[2] * latent.shape[3] * DOWNSCALE**2 <= self.tile_above:
                 return self._apply(self.decoder, latent).clamp(0, 1).contiguous()
             features = self._apply(self.decoder_global, latent)
-            image = run_tiled(lambda tile: self._apply(self.decoder_local, tile), features,
-                              tile=self.tile_size // DOWNSCALE, overlap=self.tile_overlap // DOWNSCALE,
-                              scale=DOWNSCALE)
+            image = run_tiled(
+                lambda tile: self._apply(self.decoder_local, tile),
+                features,
+                tile=self.tile_size // DOWNSCALE,
+                overlap=self.tile_overlap // DOWNSCALE,
+                scale=DOWNSCALE,
+            )
         return image.clamp(0, 1).contiguous()
 
     def decode_with_grad(self, latent: torch.Tensor) -> torch.Tensor:

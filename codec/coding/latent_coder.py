@@ -27,9 +27,19 @@ from sdcodec.codec.coding.rate_control import fit_size
 from sdcodec.codec.coding.symbol_coder import ENTROPY_MODEL_ID, ENTROPY_MODELS, decode_symbols, encode_symbols
 
 __all__ = [
-    "EncodedLatent", "encode_latent", "encode_latent_detailed", "decode_latent", "read_symbols",
-    "quantize", "dequantize", "header_steps", "channel_steps", "encode_symbols", "decode_symbols",
-    "ENTROPY_MODEL_ID", "ENTROPY_MODELS",
+    "EncodedLatent",
+    "encode_latent",
+    "encode_latent_detailed",
+    "decode_latent",
+    "read_symbols",
+    "quantize",
+    "dequantize",
+    "header_steps",
+    "channel_steps",
+    "encode_symbols",
+    "decode_symbols",
+    "ENTROPY_MODEL_ID",
+    "ENTROPY_MODELS",
 ]
 
 
@@ -70,7 +80,9 @@ def _encode_at(latent: np.ndarray, step_code: int, fields: dict) -> EncodedLaten
     return EncodedLatent(bitstream.write_sdz(sdz), step, ideal_bits, len(payload))
 
 
-def encode_latent_detailed(latent, *, step: float | None = None, max_bytes: int | None = None, **fields) -> EncodedLatent:
+def encode_latent_detailed(
+    latent, *, step: float | None = None, max_bytes: int | None = None, **fields
+) -> EncodedLatent:
     """``encode_latent`` that also returns the step used and the model's ideal code length."""
     array = as_latent_array(latent)
     if (step is None) == (max_bytes is None):
@@ -96,7 +108,9 @@ def encode_latent(latent, *, step: float | None = None, max_bytes: int | None = 
     return encode_latent_detailed(latent, step=step, max_bytes=max_bytes, **fields).data
 
 
-def read_symbols(data: bytes, *, max_pixels: int = bitstream.DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, bitstream.SdzFile]:
+def read_symbols(
+    data: bytes, *, max_pixels: int = bitstream.DEFAULT_MAX_PIXELS
+) -> tuple[np.ndarray, bitstream.SdzFile]:
     """Parse, validate and entropy-decode a file: integer symbols (C, h, w) and the header.
 
     A file declaring more than ``max_pixels`` image pixels (or a latent larger than a 32-channel

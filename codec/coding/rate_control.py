@@ -33,8 +33,9 @@ class SizeEstimate:
         c = self.latent.shape[0]
         steps = channel_steps(step_code / bitstream.STEP_SCALE, self.multipliers, c)
         q = np.clip(np.rint(self.latent / steps), -self.CLIP, self.CLIP).astype(np.int64).reshape(c, -1)
-        counts = np.bincount((q + self.CLIP + np.arange(c)[:, None] * (2 * self.CLIP + 1)).ravel(),
-                             minlength=c * (2 * self.CLIP + 1)).reshape(c, -1)
+        counts = np.bincount(
+            (q + self.CLIP + np.arange(c)[:, None] * (2 * self.CLIP + 1)).ravel(), minlength=c * (2 * self.CLIP + 1)
+        ).reshape(c, -1)
         p = counts / q.shape[1]
         with np.errstate(divide="ignore", invalid="ignore"):
             bits = -(counts * np.where(p > 0, np.log2(p), 0)).sum() * self.values / q.shape[1]
@@ -72,7 +73,9 @@ def fit_size(latent: np.ndarray, max_bytes: int, multipliers: tuple[int, ...], e
     coarse = bitstream.step_to_code(4 * spread + 1)  # every symbol is 0 from here on
     smallest = encode_at(coarse)
     if len(smallest.data) > max_bytes:
-        raise ValueError(f"cannot fit in {max_bytes} bytes: the smallest file for this latent is {len(smallest.data)} bytes")
+        raise ValueError(
+            f"cannot fit in {max_bytes} bytes: the smallest file for this latent is {len(smallest.data)} bytes"
+        )
     best, low, high = smallest, 1, coarse  # invariant: high fits
     estimate = SizeEstimate(latent, multipliers)
     trials = 0

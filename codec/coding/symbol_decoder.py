@@ -93,7 +93,9 @@ def _row_total(table, scale_index, offset, size):
 
 
 @compiled
-def decode_kernel(words, escapes, lows, highs, refs, weights, biases, channel_scales, table, thresholds, values, errors):
+def decode_kernel(
+    words, escapes, lows, highs, refs, weights, biases, channel_scales, table, thresholds, values, errors
+):
     """Fill ``values`` (C, h, w) int64 and ``errors`` (C, h, w) int32; returns a status code.
 
     ``channel_scales[c, b]`` is channel c's scale index for activity bucket b. Totals of the
@@ -172,7 +174,9 @@ def decode_kernel(words, escapes, lows, highs, refs, weights, biases, channel_sc
     return OK if cursor[0] == escapes.shape[0] else ESCAPES_LEFT_OVER
 
 
-def decode(words: np.ndarray, escapes: bytes, model: em.ModelParams, shape: tuple[int, int, int]) -> tuple[int, np.ndarray]:
+def decode(
+    words: np.ndarray, escapes: bytes, model: em.ModelParams, shape: tuple[int, int, int]
+) -> tuple[int, np.ndarray]:
     """Run the kernel over a parsed payload: (status, symbols (C, h, w) int64)."""
     channels = model.channels
     values = np.zeros(shape, dtype=np.int64)

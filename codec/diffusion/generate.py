@@ -117,8 +117,14 @@ def iter_generate(
     if img2img and strength is None:
         strength = DEFAULT_STRENGTH
     check_options(
-        steps=steps, guidance=guidance, width=width, height=height, scheduler=scheduler,
-        num_images=num_images, seed=seed, strength=strength if img2img else None,
+        steps=steps,
+        guidance=guidance,
+        width=width,
+        height=height,
+        scheduler=scheduler,
+        num_images=num_images,
+        seed=seed,
+        strength=strength if img2img else None,
     )
     if output_type not in ("pil", "latent"):
         raise ValueError(f"output_type must be 'pil' or 'latent', not {output_type!r}")
@@ -154,8 +160,15 @@ def iter_generate(
                 **inputs,
             )
         parameters = format_parameters(
-            prompt=prompt, negative=negative, steps=steps, sampler=SCHEDULERS[scheduler][2], guidance=guidance,
-            seed=image_seed, width=out_width, height=out_height, model=components.spec,
+            prompt=prompt,
+            negative=negative,
+            steps=steps,
+            sampler=SCHEDULERS[scheduler][2],
+            guidance=guidance,
+            seed=image_seed,
+            width=out_width,
+            height=out_height,
+            model=components.spec,
             strength=strength if img2img else None,
         )
         done = GeneratedImage(seed=image_seed, parameters=parameters, width=out_width, height=out_height)
@@ -203,6 +216,7 @@ def _starting_point(components, init_image, init_latent, width, height, crop_siz
 
 def _pad_to_multiple_of_8(image: Image.Image) -> Image.Image:
     from sdcodec.codec.images import image_io
+
     padded = image_io.pad_to_multiple(image_io.to_tensor(np.asarray(image)))
     return image_io.to_pil(padded)
 

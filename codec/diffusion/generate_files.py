@@ -59,7 +59,9 @@ def generate_to_files(
 
     suffix = request.suffix
     if suffix not in OUTPUT_FORMATS:
-        raise SdcodecError(f"cannot write {Path(request.pattern).name!r}: use an extension among {', '.join(OUTPUT_FORMATS)}")
+        raise SdcodecError(
+            f"cannot write {Path(request.pattern).name!r}: use an extension among {', '.join(OUTPUT_FORMATS)}"
+        )
     seed = random_seed() if request.seed is None else request.seed
     try:
         paths = output_paths(request.pattern, [seed + n for n in range(request.num_images)])
@@ -70,28 +72,49 @@ def generate_to_files(
     source = read_init(request.init) if request.init else None
     components = load_sd_components(request.model, device=request.device)
     if source and source.latent_space and source.latent_space != components.latent_space:
-        raise LatentSpaceMismatch(f"{request.init} is in the {source.latent_space} latent space but "
-                                  f"{components.spec} works in {components.latent_space}")
+        raise LatentSpaceMismatch(
+            f"{request.init} is in the {source.latent_space} latent space but "
+            f"{components.spec} works in {components.latent_space}"
+        )
     caption = request.caption
     if caption is None:
         caption, cut = sdz_caption(request.prompt)
         if cut and suffix == ".sdz":
             notice("the prompt is longer than a .sdz caption may be: the stored caption is cut")
-    notice(f"generating {request.num_images} image(s) with {components.spec}, {request.scheduler}, "
-           f"{request.steps} steps, seed {seed}")
+    notice(
+        f"generating {request.num_images} image(s) with {components.spec}, {request.scheduler}, "
+        f"{request.steps} steps, seed {seed}"
+    )
     results = iter_generate(
-        components, request.prompt, negative=request.negative, seed=seed, steps=request.steps,
-        guidance=request.guidance, width=request.width, height=request.height, scheduler=request.scheduler,
-        num_images=request.num_images, strength=request.strength,
-        init_image=source.image if source else None, init_latent=source.latent if source else None,
-        crop_size=source.size if source else None, output_type="latent" if suffix == ".sdz" else "pil",
+        components,
+        request.prompt,
+        negative=request.negative,
+        seed=seed,
+        steps=request.steps,
+        guidance=request.guidance,
+        width=request.width,
+        height=request.height,
+        scheduler=request.scheduler,
+        num_images=request.num_images,
+        strength=request.strength,
+        init_image=source.image if source else None,
+        init_latent=source.latent if source else None,
+        crop_size=source.size if source else None,
+        output_type="latent" if suffix == ".sdz" else "pil",
         progress=progress,
     )
     for path, result in zip(paths, results):
         if suffix == ".sdz":
-            data = encode_latent_image(result.latent, latent_space=components.latent_space, width=result.width,
-                                       height=result.height, quality=request.quality, bpp=request.bpp,
-                                       size=request.size, caption=caption)
+            data = encode_latent_image(
+                result.latent,
+                latent_space=components.latent_space,
+                width=result.width,
+                height=result.height,
+                quality=request.quality,
+                bpp=request.bpp,
+                size=request.size,
+                caption=caption,
+            )
         else:
             data = image_bytes(result, suffix)
         write_output(path, lambda out, data=data: out.write(data), force)

@@ -110,7 +110,7 @@ def parse_parameters(text: str) -> dict[str, str]:
     for line in lines:
         if line.startswith("Negative prompt:"):
             in_negative = True
-            line = line[len("Negative prompt:"):].lstrip(" ")
+            line = line[len("Negative prompt:") :].lstrip(" ")
         (negative if in_negative else prompt).append(line)
     return {"Prompt": "\n".join(prompt), "Negative prompt": "\n".join(negative), **settings}
 

@@ -50,7 +50,9 @@ def load_sd_components(spec: str | None = None, *, device: str = "auto") -> SDCo
     """
     spec = pipeline_spec(spec)
     torch_device = resolve_device(device)
-    return model_cache.cached("pipeline", spec, str(torch_device), lambda: _load(spec, torch_device, compute_dtype(torch_device)))
+    return model_cache.cached(
+        "pipeline", spec, str(torch_device), lambda: _load(spec, torch_device, compute_dtype(torch_device))
+    )
 
 
 def encode_prompt(components: SDComponents, prompt: str, negative: str = "") -> tuple[torch.Tensor, torch.Tensor]:

@@ -91,7 +91,9 @@ def _decode_image_plane(kind: int, body: bytes, width: int, height: int) -> np.n
     with image:
         _expect_size(name, image.size, width, height)
         if image.mode not in _MODES[kind]:
-            raise AlphaPlaneError(f"alpha plane {name} has mode {image.mode}, expected one of {', '.join(_MODES[kind])}")
+            raise AlphaPlaneError(
+                f"alpha plane {name} has mode {image.mode}, expected one of {', '.join(_MODES[kind])}"
+            )
         try:
             image.load()
             plane = np.asarray(image.convert("L")) if kind == PNG else np.asarray(image)[..., 0]

@@ -25,7 +25,14 @@ from sdcodec.codec.errors import ImageReadError
 from sdcodec.codec.images.alpha_plane import decode_alpha, encode_alpha, pillow_limit_at_least
 
 __all__ = [
-    "LoadedImage", "load_image", "to_tensor", "to_pil", "pad_to_multiple", "crop", "encode_alpha", "decode_alpha",
+    "LoadedImage",
+    "load_image",
+    "to_tensor",
+    "to_pil",
+    "pad_to_multiple",
+    "crop",
+    "encode_alpha",
+    "decode_alpha",
 ]
 
 # Pillow modes that carry an alpha channel (premultiplied ones are un-premultiplied by convert).

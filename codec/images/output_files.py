@@ -115,7 +115,9 @@ def _link_new(source: str | Path, path: Path) -> None:
     try:
         _link(source, path)
     except FileExistsError:
-        raise OutputError(f"{path} exists (written meanwhile by another process); pass --force to overwrite it") from None
+        raise OutputError(
+            f"{path} exists (written meanwhile by another process); pass --force to overwrite it"
+        ) from None
 
 
 def _replace(temporary: Path, path: Path) -> None:
@@ -159,7 +161,9 @@ def save_image(image, path: Path, force: bool, notice: Callable[[str], None]) ->
 
     extension = Path(path).suffix.lower()
     if extension not in Image.registered_extensions():
-        raise OutputError(f"cannot tell the image format from {Path(path).name!r}; use an extension such as .png, .webp or .jpg")
+        raise OutputError(
+            f"cannot tell the image format from {Path(path).name!r}; use an extension such as .png, .webp or .jpg"
+        )
     image_format = Image.registered_extensions()[extension]
     if image_format == "SDZ":
         raise OutputError("decode writes an image; use an image extension such as .png for the output")

@@ -103,8 +103,12 @@ def _decode(data: bytes) -> Image.Image:
     restore_steps = chosen.restore_steps if chosen.model is not None else 0
     try:
         return decode_image(
-            data, model=chosen.model, decoder=chosen.decoder, restore_steps=restore_steps,
-            device=chosen.device, max_pixels=chosen.max_pixels,
+            data,
+            model=chosen.model,
+            decoder=chosen.decoder,
+            restore_steps=restore_steps,
+            device=chosen.device,
+            max_pixels=chosen.max_pixels,
         )
     except bitstream.TooLargeError as exc:
         raise OSError(f"cannot decode .sdz: {exc}; in Pillow use sdcodec.register(max_pixels=N)") from exc

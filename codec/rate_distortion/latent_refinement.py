@@ -121,4 +121,4 @@ def _refine_tile(decoder, target, latent, steps, region, bits_per_value, refinem
             loss = distortion + (rate_weight * proxy if iteration >= continuous else 0)
             loss.backward()
             optimizer.step()
-    latent[:, rows, cols] = (scaled.detach() * steps)
+    latent[:, rows, cols] = scaled.detach() * steps

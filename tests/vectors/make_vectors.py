@@ -51,7 +51,12 @@ def _vectors() -> dict[str, bytes]:
     yy, xx = np.mgrid[0:60, 0:64]
     alpha = np.clip((xx * 4 + yy) % 256, 0, 255).astype(np.uint8)
     out["sd1-alpha-64x60"] = latent_coder.encode_latent(
-        rng.normal(size=(4, 8, 8)), step=0.4, latent_space="sd1", width=64, height=60, alpha=image_io.encode_alpha(alpha)
+        rng.normal(size=(4, 8, 8)),
+        step=0.4,
+        latent_space="sd1",
+        width=64,
+        height=60,
+        alpha=image_io.encode_alpha(alpha),
     )
     out["raw-row-1x1x300"] = latent_coder.encode_latent(np.cumsum(rng.normal(size=(1, 1, 300)), axis=2), step=0.5)
     out["raw-column-2x300x1"] = latent_coder.encode_latent(rng.normal(size=(2, 300, 1)), step=0.3)
