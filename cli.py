@@ -13,6 +13,7 @@ import signal
 import sys
 import warnings
 from collections.abc import Callable, Iterator
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -52,6 +53,14 @@ Quality = Annotated[
     Optional[int],
     typer.Option("--quality", "-Q", min=1, max=100, help="1-100, higher is finer and larger (default 50)."),
 ]
+
+
+class Tune(str, Enum):
+    """What --effort 2-4 optimise (codec/rate_distortion/distortion.py)."""
+
+    psnr = "psnr"
+    ssim = "ssim"
+    lpips = "lpips"
 
 
 def rate_options_given(quality: Optional[int], bpp: Optional[float], size: Optional[int]) -> list[str]:
@@ -148,6 +157,11 @@ def encode(
         help="1: fast. 2-4: search the latent through the decoder for a better image at the same size "
         "(4, 12, 30 decoder passes; on a CPU level 2 takes about 3.5x the time of level 1).",
     ),
+    tune: Tune = typer.Option(
+        Tune.psnr,
+        "--tune",
+        help="What --effort 2-4 optimise: psnr (MSE), ssim (MS-SSIM with some MSE), lpips (needs its weights).",
+    ),
     device: Device = "auto",
     force: Force = False,
     quiet: Quiet = False,
@@ -170,6 +184,7 @@ def encode(
             device=device,
             notice=notice,
             effort=effort,
+            tune=tune.value,
             max_pixels=max_pixels,
         )
         from sdcodec.bitstream import describe

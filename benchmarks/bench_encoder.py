@@ -1,12 +1,12 @@
 """BD-rate of an encoder setting against a baseline run, on Kodak with TAEF2.
 
-    python -m benchmarks.bench_encoder --label new [--option effort=2] [--code DIR] [--images 24] [--shard 0/2]
-    python -m benchmarks.bench_encoder --compare baseline new
+    python -m sdcodec.benchmarks.bench_encoder --label new [--option effort=2] [--code DIR] [--images 24] [--shard 0/2]
+    python -m sdcodec.benchmarks.bench_encoder --compare baseline new
 
 Each run encodes every image at four qualities through the public API (``encode_image`` then
 ``decode_image``, exactly what ``sdcodec encode``/``decode`` do), records bpp, PSNR, MS-SSIM and
 the encode seconds, and writes ``benchmarks/cache/encoder-<label>.json`` (resumable: images
-already there are skipped). ``--code DIR`` imports ``codec`` from another checkout, e.g. a git
+already there are skipped). ``--code DIR`` imports the API from another checkout, e.g. a git
 worktree of the previous main, so "against the previous main" is measured by the same harness.
 ``--compare A B`` prints the BD-rate of B against A (per image, then the mean) for PSNR and
 MS-SSIM, and the ratio of their encode times.
@@ -149,7 +149,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--label")
     parser.add_argument("--option", action="append", default=[], help="encode_image keyword, e.g. effort=2")
-    parser.add_argument("--code", type=Path, help="import codec from this checkout instead")
+    parser.add_argument(
+        "--code", type=Path, help="import the API from this checkout instead (e.g. a worktree of the previous main)"
+    )
     parser.add_argument("--images", type=int, default=24)
     parser.add_argument("--shard", default="", help="I/N: this process takes every N-th image from the I-th")
     parser.add_argument("--compare", nargs=2, metavar=("ANCHOR", "TEST"))

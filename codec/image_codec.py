@@ -22,6 +22,7 @@ from sdcodec.codec.coding import latent_coder
 from sdcodec.codec.errors import LatentSpaceMismatch, SdcodecError
 from sdcodec.codec.images import alpha_plane, image_io
 from sdcodec.codec.rate_distortion import channel_weighting, latent_refinement
+from sdcodec.codec.rate_distortion.distortion import check_tune
 
 Notice = Callable[[str], None]
 
@@ -127,6 +128,7 @@ def encode_image(
     notice: Notice = _silent,
     max_pixels: int = bitstream.DEFAULT_MAX_PIXELS,
     effort: int = DEFAULT_EFFORT,
+    tune: str = "psnr",
 ) -> bytes:
     """Encode an image (path or PIL image) into .sdz bytes with the autoencoder named by ``model``.
 
@@ -135,9 +137,12 @@ def encode_image(
     ``effort`` 1 sends the encoder's latent rounded; 2 to 4 search, through the file's own decoder,
     for the latent whose quantized version decodes best (``latent_refinement``), at 4, 12 and 30
     decoder passes (forward and backward). Every decoder reads the result: only the encoder changes.
+    ``tune`` is what that search optimises: ``psnr`` (MSE), ``ssim`` (MS-SSIM with some MSE) or
+    ``lpips`` (where its weights exist); it changes nothing at effort 1.
     """
     if not 1 <= effort <= latent_refinement.MAX_EFFORT:
         raise SdcodecError(f"effort must be between 1 and {latent_refinement.MAX_EFFORT}, got {effort}")
+    check_tune(tune)
     check_caption(caption)
     loaded = image_io.load_image(image, max_pixels=max_pixels)
     autoencoder = autoencoders.load_autoencoder(model, device=device)
@@ -160,19 +165,22 @@ def encode_image(
     )
     if effort > 1:
         refinement = latent_refinement.EFFORTS[effort]
-        notice(f"refining the latent (effort {effort}: {refinement.iterations} decoder passes)")
-        latent = _refined(autoencoder, pixels, latent, refinement, fields)
+        notice(f"refining the latent (effort {effort}: {refinement.iterations} decoder passes, tune {tune})")
+        latent = _refined(autoencoder, pixels, latent, refinement, fields, tune)
     return encode_latent_image(latent, **fields)
 
 
-def _refined(autoencoder, pixels: torch.Tensor, latent: torch.Tensor, refinement, fields: dict) -> torch.Tensor:
+def _refined(
+    autoencoder, pixels: torch.Tensor, latent: torch.Tensor, refinement, fields: dict, tune: str
+) -> torch.Tensor:
     """The latent refined at the steps the unrefined one gets (quality, or the rate search's step).
 
     With --bpp/--size the caller searches the step again on the refined latent, so the ceiling holds.
     """
     start = bitstream.read_sdz(encode_latent_image(latent, **fields))
     steps = torch.from_numpy(latent_coder.header_steps(start)).float()
-    return latent_refinement.refine_latent(autoencoder, pixels, latent, steps, 8 * len(start.payload), refinement)
+    bits = 8 * len(start.payload)
+    return latent_refinement.refine_latent(autoencoder, pixels, latent, steps, bits, refinement, tune)
 
 
 # --- decoding ---------------------------------------------------------------------------

@@ -311,3 +311,12 @@ def test_unreadable_input_is_exit_1_with_one_line(tmp_path, photo):
     assert result.returncode == 1, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "permission denied" in lines[0].lower()
+
+
+def test_tune_reaches_the_encoder_and_unknown_tunes_are_usage_errors(tmp_path, photo, tiny_vae_dir):
+    plain, tuned = tmp_path / "plain.sdz", tmp_path / "tuned.sdz"
+    assert run("encode", photo, plain, "--model", tiny_vae_dir, "--effort", 2, "-q").exit_code == 0
+    assert run("encode", photo, tuned, "--model", tiny_vae_dir, "--effort", 2, "--tune", "ssim", "-q").exit_code == 0
+    assert plain.read_bytes() != tuned.read_bytes()  # the search optimised another target
+    result = run("encode", photo, tmp_path / "x.sdz", "--model", tiny_vae_dir, "--tune", "vmaf")
+    assert result.exit_code == 2 and "vmaf" in result.stderr

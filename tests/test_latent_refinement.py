@@ -95,3 +95,54 @@ def test_effort_out_of_range_is_a_clear_error(taef2_spec):
 
     with pytest.raises(sdcodec.SdcodecError, match="effort must be between 1 and 4"):
         sdcodec.encode_image(np.zeros((8, 8, 3), dtype=np.uint8), model=taef2_spec, effort=9)
+
+
+@pytest.mark.slow
+def test_tune_ssim_buys_ms_ssim_at_the_same_size(taef2_spec, kodak_dir):
+    from PIL import Image
+
+    import sdcodec
+    from sdcodec.benchmarks.metrics import ms_ssim
+
+    image = Image.open(kodak_dir / "kodim05.png").convert("RGB").crop((300, 200, 492, 392))  # 192 px: 5 scales
+    reference = np.asarray(image)
+
+    def encode(tune):
+        data = sdcodec.encode_image(image, model=taef2_spec, device="cpu", effort=2, tune=tune, quality=35)
+        decoded = np.asarray(sdcodec.decode_image(data, model=taef2_spec, device="cpu"))
+        return len(data), ms_ssim(reference, decoded)[0]
+
+    psnr_bytes, psnr_ms_ssim = encode("psnr")
+    ssim_bytes, ssim_ms_ssim = encode("ssim")
+    assert ssim_ms_ssim > psnr_ms_ssim + 0.002
+    assert ssim_bytes < 1.03 * psnr_bytes
+
+
+def test_unknown_or_unavailable_tunes_are_one_line_errors(taef2_spec, monkeypatch):
+    import sys
+
+    from PIL import Image
+
+    import sdcodec
+    from sdcodec.codec.rate_distortion import distortion
+
+    image = Image.new("RGB", (16, 16), (90, 120, 30))
+    with pytest.raises(sdcodec.SdcodecError, match="unknown tune 'vmaf'"):
+        sdcodec.encode_image(image, model=taef2_spec, effort=2, tune="vmaf")
+    monkeypatch.setitem(sys.modules, "lpips", None)  # as on a machine without the package
+    monkeypatch.setattr(distortion, "_LPIPS", {})
+    with pytest.raises(sdcodec.SdcodecError, match="--tune lpips needs the lpips package") as caught:
+        sdcodec.encode_image(image, model=taef2_spec, effort=2, tune="lpips")
+    assert "\n" not in str(caught.value)
+
+
+def test_mixed_targets_start_at_one_and_fall_with_the_error():
+    from sdcodec.codec.rate_distortion.distortion import make_distortion
+
+    generator = torch.Generator().manual_seed(0)
+    target = torch.rand(1, 3, 48, 48, generator=generator)
+    start = (target + 0.2 * torch.randn(1, 3, 48, 48, generator=generator)).clamp(0, 1)
+    measure = make_distortion("ssim", start, target)
+    assert float(measure(start, target)) == pytest.approx(1.0)
+    assert float(measure((start + target) / 2, target)) < 0.7
+    assert float(measure(target, target)) == pytest.approx(0.0, abs=1e-6)

@@ -12,11 +12,12 @@ pass Q straight through (its forward value is the real rounding, so the loss is 
 the file will hold). The first third of the iterations refines z without quantization (the
 amortization gap: TAEF2's own round trip is several dB below what its decoder can show).
 
-* D is pixel MSE in [0, 1] units.
+* D is the ``--tune`` target (``distortion.py``): pixel MSE, or MS-SSIM / LPIPS mixed with MSE,
+  normalised to 1 at the start.
 * R is a differentiable rate proxy, ``sum log2(1 + |q|)`` over the symbols plus their count,
   scaled so that it equals the real coder's bits at the start (``rate_scale``).
 * lambda is the equal-slope point of a uniform quantizer at high rate: dD/dR = -2 ln 2 D, so
-  lambda = 2 ln 2 * D(start) / bits(start). The search then trades bits and distortion at the
+  lambda = 2 ln 2 * D(start) / bits(start) (the same slope is assumed for the perceptual targets). The search then trades bits and distortion at the
   operating point's own exchange rate instead of only buying quality with bits.
 
 Deterministic: no random numbers, fixed iteration counts; the same input and settings give the same
@@ -31,6 +32,8 @@ import math
 from dataclasses import dataclass
 
 import torch
+
+from sdcodec.codec.rate_distortion.distortion import make_distortion
 
 TILE = 96  # latent positions per tile side (768 pixels)
 MARGIN = 8  # latent positions of context around a tile, decoded but not refined or scored
@@ -66,6 +69,7 @@ def refine_latent(
     steps: torch.Tensor,
     start_bits: float,
     refinement: Refinement,
+    tune: str = "psnr",
 ) -> torch.Tensor:
     """The refined latent (C, h, w) for pixels ``target`` (1, 3, 8h, 8w) in [0, 1].
 
@@ -81,11 +85,11 @@ def refine_latent(
     for top in range(0, height, TILE):
         for left in range(0, width, TILE):
             region = (slice(top, min(top + TILE, height)), slice(left, min(left + TILE, width)))
-            _refine_tile(decoder, target, refined, steps.float(), region, bits_per_value, refinement)
+            _refine_tile(decoder, target, refined, steps.float(), region, bits_per_value, refinement, tune)
     return refined
 
 
-def _refine_tile(decoder, target, latent, steps, region, bits_per_value, refinement) -> None:
+def _refine_tile(decoder, target, latent, steps, region, bits_per_value, refinement, tune) -> None:
     """Refine ``latent[:, region]`` in place, decoding it with MARGIN positions of context.
 
     The variable is the tile in units of its channels' steps, so Adam's step (about
@@ -101,19 +105,25 @@ def _refine_tile(decoder, target, latent, steps, region, bits_per_value, refinem
     scaled = (context[:, inner[0], inner[1]] / steps).requires_grad_(True)
     optimizer = torch.optim.Adam([scaled], lr=refinement.learning_rate)
 
-    def distortion_and_rate(quantize: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    def decoded_and_rate(quantize: bool) -> tuple[torch.Tensor, torch.Tensor]:
         symbols = _straight_through_round(scaled) if quantize else scaled
         full = context.clone()
         full[:, inner[0], inner[1]] = symbols * steps
         decoded = decoder.decode_with_grad(full[None])
         crop = decoded[:, :, 8 * inner[0].start : 8 * inner[0].stop, 8 * inner[1].start : 8 * inner[1].stop]
-        return torch.mean((crop - pixels) ** 2), _rate_proxy(symbols) / symbols.numel()
+        return crop, _rate_proxy(symbols) / symbols.numel()
+
+    def distortion_and_rate(quantize: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        crop, rate = decoded_and_rate(quantize)
+        return measure(crop, pixels), rate
 
     with torch.enable_grad():
         with torch.no_grad():
-            start_distortion, start_proxy = distortion_and_rate(quantize=True)
+            start_decoded, start_proxy = decoded_and_rate(quantize=True)
+        measure = make_distortion(tune, start_decoded, pixels)
+        start_distortion = measure(start_decoded, pixels).detach()
         bits_per_proxy = bits_per_value / float(start_proxy)
-        rate_weight = 2 * math.log(2) * float(start_distortion) * bits_per_proxy  # MSE per proxy unit
+        rate_weight = 2 * math.log(2) * float(start_distortion) * bits_per_proxy  # distortion per proxy unit
         continuous = refinement.iterations // 3
         for iteration in range(refinement.iterations):
             optimizer.zero_grad()
