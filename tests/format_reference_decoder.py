@@ -1,0 +1,359 @@
+"""An independent decoder of .sdz files (entropy model 1), written from bitstream/FORMAT.md alone.
+
+It proves the document is complete: it imports nothing from the project (no codec, no bitstream,
+no constriction), only the standard library and numpy, and follows the page's section numbers.
+It is slow on purpose (plain Python loops); the golden vectors are small.
+
+    header, symbols, latent = decode_file(data)
+
+``header`` is a dict of the header fields, ``symbols`` (C, h, w) int64, ``latent`` (C, h, w) float32.
+Any defect raises ``FormatError`` with the name of the rejecting rule as ``kind``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import zlib
+from decimal import Context, Decimal
+
+import numpy as np
+
+# --- §1 conventions -----------------------------------------------------------------------
+
+
+class FormatError(ValueError):
+    def __init__(self, kind: str, message: str):
+        super().__init__(f"{kind}: {message}")
+        self.kind = kind
+
+
+class Cursor:
+    def __init__(self, data: bytes, pos: int = 0, end: int | None = None, truncated: str = "Truncated"):
+        self.data, self.pos = data, pos
+        self.end = len(data) if end is None else end
+        self.truncated = truncated  # the rejection kind for running past the end
+
+    @property
+    def left(self) -> int:
+        return self.end - self.pos
+
+    def bytes(self, n: int, what: str) -> bytes:
+        if n > self.left:
+            raise FormatError(self.truncated, f"{what} needs {n} bytes, {self.left} left")
+        chunk = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return chunk
+
+    def uvarint(self, what: str, limit: int | None = None, kind: str = "FieldRange") -> int:
+        value = 0
+        for index in range(10):
+            if self.pos >= self.end:
+                raise FormatError(self.truncated, f"file ends inside {what}")
+            byte = self.data[self.pos]
+            self.pos += 1
+            value |= (byte & 0x7F) << (7 * index)
+            if not byte & 0x80:
+                if limit is not None and value > limit:
+                    raise FormatError(kind, f"{what} = {value} > {limit}")
+                return value
+        raise FormatError(kind, f"{what}: varint longer than 10 bytes")
+
+    def svarint(self, what: str, limit: int, kind: str = "FieldRange") -> int:
+        u = self.uvarint(what, kind=kind)
+        value = u >> 1 if u % 2 == 0 else -((u + 1) >> 1)
+        if abs(value) > limit:
+            raise FormatError(kind, f"{what} = {value} outside +-{limit}")
+        return value
+
+
+def ceil8(x: int) -> int:
+    return (x + 7) // 8
+
+
+# --- §2 container ---------------------------------------------------------------------------
+
+DEFAULT_MAX_PIXELS = 1 << 26
+SPACES = {0: ("sd1", 4), 1: ("sdxl", 4), 2: ("sd3", 16), 3: ("flux1", 16), 4: ("flux2", 32), 127: ("raw", None)}
+
+
+def parse_container(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict:
+    data = bytes(data)
+    if data[:3] != b"SDZ":
+        raise FormatError("BadMagic", "not an .sdz file")
+    r = Cursor(data, 3)
+    version = r.bytes(1, "version")[0]
+    if version != 1:
+        raise FormatError("UnknownVersion", f"version {version}")
+    flags = r.uvarint("flags")
+    if flags & ~0xF:
+        raise FormatError("FieldRange", f"unknown flags {flags:#x}")
+    space_id = r.uvarint("latent space")
+    if space_id not in SPACES:
+        raise FormatError("FieldRange", f"unknown latent space id {space_id}")
+    h = {"latent_space": SPACES[space_id][0], "flags": flags}
+    h["width"] = r.uvarint("width", 1 << 20)
+    h["height"] = r.uvarint("height", 1 << 20)
+    c, lh, lw = r.uvarint("C", 1024), r.uvarint("h", 1 << 20), r.uvarint("w", 1 << 20)
+    h["latent_shape"] = (c, lh, lw)
+    h["step_code"] = r.uvarint("step_code", 1 << 40)
+    h["recon_offset"] = r.uvarint("recon_offset", 64)
+    h["channel_steps"] = tuple(r.uvarint("channel step", 255) for _ in range(c)) if flags & 8 else ()
+    h["entropy_model"] = r.uvarint("entropy model", 65536)
+    h["caption"] = ""
+    if flags & 1:
+        raw = r.bytes(r.uvarint("caption length", 1024), "caption")
+        try:
+            h["caption"] = raw.decode("utf-8", errors="strict")
+        except UnicodeDecodeError:
+            raise FormatError("FieldRange", "caption is not UTF-8") from None
+    h["has_restore_hints"] = bool(flags & 2)
+    h["restore_steps"], h["restore_guidance_tenths"] = 0, 10
+    if flags & 2:
+        h["restore_steps"] = r.uvarint("restore steps", 1000)
+        h["restore_guidance_tenths"] = r.uvarint("restore guidance", 1000)
+    h["alpha"] = None
+    if flags & 4:
+        h["alpha"] = r.bytes(r.uvarint("alpha length", r.left), "alpha")
+    h["payload"] = r.bytes(r.uvarint("payload length", r.left), "payload")
+    crc_pos = r.pos
+    stored = r.bytes(4, "crc32")
+    if r.left:
+        raise FormatError("TrailingBytes", f"{r.left} bytes after the CRC")
+    if int.from_bytes(stored, "big") != zlib.crc32(data[:crc_pos]):
+        raise FormatError("Checksum", "CRC-32 mismatch")
+    # consistency, after the CRC
+    if not (h["width"] >= 1 and h["height"] >= 1 and c >= 1 and lh >= 1 and lw >= 1):
+        raise FormatError("FieldRange", "a size is 0")
+    if c * lh * lw > 1 << 27:
+        raise FormatError("FieldRange", "latent above 2**27 values")
+    channels = SPACES[space_id][1]
+    if channels is not None and (c != channels or lh != ceil8(h["height"]) or lw != ceil8(h["width"])):
+        raise FormatError("FieldRange", "latent shape does not match the latent space and image size")
+    if h["step_code"] < 1 or h["recon_offset"] > 31 or any(m < 1 for m in h["channel_steps"]):
+        raise FormatError("FieldRange", "step_code, recon_offset or a channel step out of range")
+    # decoding ceiling
+    if h["width"] * h["height"] > max_pixels or c * lh * lw > max_pixels // 2:
+        raise FormatError("TooLarge", "above the decoding ceiling")
+    return h
+
+
+def webp_canvas(body: bytes) -> tuple[int, int] | None:
+    """§2.4: the canvas a WebP declares, from its first 30 bytes."""
+    if len(body) < 30 or body[:4] != b"RIFF" or body[8:12] != b"WEBP":
+        return None
+    tag = body[12:16]
+    if tag == b"VP8 " and body[23:26] == b"\x9d\x01\x2a":
+        return int.from_bytes(body[26:28], "little") & 0x3FFF, int.from_bytes(body[28:30], "little") & 0x3FFF
+    if tag == b"VP8X":
+        return int.from_bytes(body[24:27], "little") + 1, int.from_bytes(body[27:30], "little") + 1
+    if tag == b"VP8L" and body[20] == 0x2F:
+        b = int.from_bytes(body[21:25], "little")
+        return (b & 0x3FFF) + 1, ((b >> 14) & 0x3FFF) + 1
+    return None
+
+
+def check_alpha_plane(alpha: bytes, width: int, height: int) -> str:
+    """§2.4 up to the embedded image's declared size (decoding PNG/WebP pixels is out of scope here)."""
+    if not alpha:
+        raise FormatError("AlphaPlane", "empty")
+    kind, body = alpha[0], alpha[1:]
+    if kind == 0:
+        if len(body) != 1:
+            raise FormatError("AlphaPlane", "constant plane must hold one byte")
+        return "constant"
+    if kind == 1:
+        if body[:8] != b"\x89PNG\r\n\x1a\n" or body[12:16] != b"IHDR":
+            raise FormatError("AlphaPlane", "not a PNG")
+        size = int.from_bytes(body[16:20], "big"), int.from_bytes(body[20:24], "big")
+        if size != (width, height):
+            raise FormatError("AlphaPlane", f"PNG declares {size}")
+        return "png"
+    if kind == 2:
+        if webp_canvas(body) != (width, height):
+            raise FormatError("AlphaPlane", f"WebP declares {webp_canvas(body)}")
+        return "webp"
+    raise FormatError("AlphaPlane", f"unknown kind {kind}")
+
+
+# --- §3 dequantization ----------------------------------------------------------------------
+
+
+def dequantize(symbols: np.ndarray, header: dict) -> np.ndarray:
+    c = symbols.shape[0]
+    multipliers = header["channel_steps"] or (16,) * c
+    out = np.zeros(symbols.shape, dtype=np.float32)
+    for ch in range(c):
+        step = float(header["step_code"] * multipliers[ch]) / float(1 << 20)  # exact
+        a = np.abs(symbols[ch]).astype(np.float64) - header["recon_offset"] / 64  # exact
+        magnitude = (a * step).astype(np.float32)  # binary64 product, then binary32
+        out[ch] = np.where(symbols[ch] > 0, magnitude, np.where(symbols[ch] < 0, -magnitude, np.float32(0)))
+    return out
+
+
+# --- §5 entropy model 1 ---------------------------------------------------------------------
+
+THRESHOLDS = [1, 2, 3, 4, 6, 8, 11, 16, 23, 32, 45, 64, 90, 128, 181, 256, 362, 512, 724, 1024, 1448, 2048]
+NUM_BUCKETS = len(THRESHOLDS) + 1
+RATES = [
+    2024, 5472, 12626, 25506, 46071, 75746, 115063, 163539, 219793, 281825,
+    347350, 414105, 480073, 543613, 603509, 658954, 709502, 754997, 795503, 831242,
+    862535, 889759, 913316, 933606, 951017, 965909, 978612, 989423, 998606, 1006394,
+    1012990, 1018570, 1023286, 1027269, 1030629, 1033464, 1035854, 1037868, 1039564, 1040993,
+    1042195, 1043208, 1044060, 1044777, 1045381, 1045889, 1046316, 1046675, 1046977, 1047231,
+    1047445, 1047625, 1047776, 1047903, 1048010, 1048100, 1048176, 1048240, 1048293, 1048338,
+    1048376, 1048408, 1048435, 1048457,
+]  # fmt: skip
+
+
+def rates_from_formula() -> list[int]:
+    """§5.6's definition of RATE, for the test that the listed values follow from it."""
+    ctx = Context(prec=40)  # a local context: the global decimal state is left alone
+    out = []
+    for s in range(64):
+        scale = ctx.multiply(Decimal("0.04"), ctx.power(Decimal(2), ctx.divide(Decimal(s), Decimal(4))))
+        rate = ctx.exp(ctx.divide(Decimal(-1), ctx.multiply(Decimal(4), scale)))
+        out.append(int(ctx.multiply(rate, Decimal(1 << 20)).to_integral_value()))
+    return out
+
+
+class Table:
+    """Tab[s][d], grown on demand by the §5.6 recurrence."""
+
+    def __init__(self):
+        self.rows = [[1 << 24] for _ in range(64)]
+
+    def __call__(self, s: int, d: int) -> int:
+        row = self.rows[s]
+        while len(row) <= d:
+            row.append(max(1, (row[-1] * RATES[s]) >> 20))
+        return row[d]
+
+
+def read_side_info(r: Cursor, n_channels: int) -> tuple[list[int], list[dict]]:
+    scales, running = [], 0
+    for _ in range(NUM_BUCKETS):
+        running += r.svarint("bucket scale delta", 64, kind="Payload")
+        if not 0 <= running <= 63:
+            raise FormatError("Payload", f"bucket scale {running}")
+        scales.append(running)
+    channels = []
+    for c in range(n_channels):
+        low = r.svarint("low", 1 << 40, kind="Payload")
+        high = low + r.uvarint("high - low", 512, kind="Payload")
+        back = r.uvarint("back", c, kind="Payload")
+        weights = [r.svarint("weight", 4096, kind="Payload") for _ in range(5)]
+        bias = r.svarint("bias", 1 << 40, kind="Payload")
+        offset = r.svarint("scale offset", 64, kind="Payload")
+        channels.append(
+            {"low": low, "high": high, "ref": c - back if back else -1, "w": weights, "bias": bias, "offset": offset}
+        )
+    return scales, channels
+
+
+def decoding_order(h: int, w: int):
+    """§5.4: wavefronts t = 2i + j, rows ascending inside a front."""
+    for t in range(2 * (h - 1) + w):
+        for i in range(max(0, -(-(t - w + 1) // 2)), min(h - 1, t // 2) + 1):
+            yield i, t - 2 * i
+
+
+def decode_model1(payload: bytes, shape: tuple[int, int, int]) -> np.ndarray:
+    n_channels, h, w = shape
+    r = Cursor(payload, truncated="Payload")
+    side_len = r.uvarint("side information length", kind="Payload")
+    side = Cursor(payload, r.pos, r.pos + side_len, truncated="Payload")
+    r.bytes(side_len, "side information")
+    scales, channels = read_side_info(side, n_channels)
+    if side.left:
+        raise FormatError("Payload", "side information has unread bytes")
+    esc_len = r.uvarint("escape stream length", kind="Payload")
+    escapes = Cursor(payload, r.pos, r.pos + esc_len, truncated="Payload")
+    r.bytes(esc_len, "escape stream")
+    coded = payload[r.pos :]
+    if len(coded) % 4:
+        raise FormatError("Payload", "coded part is not whole 32-bit words")
+    words = [int.from_bytes(coded[k : k + 4], "little") for k in range(0, len(coded), 4)]
+
+    # §5.7 initial state
+    pos = len(words)
+    state = 0
+    if pos:
+        if words[-1] == 0:
+            raise FormatError("Payload", "the coded part ends in a zero word")
+        state, pos = words[-1], pos - 1
+        if pos:
+            state, pos = (state << 32) | words[pos - 1], pos - 1
+
+    table = Table()
+    values = [[[0] * w for _ in range(h)] for _ in range(n_channels)]
+    errors = [[[0] * w for _ in range(h)] for _ in range(n_channels)]
+    lefts_cache: dict[tuple[int, int, int], list[int]] = {}
+    for c, p in enumerate(channels):
+        low, high, ref = p["low"], p["high"], p["ref"]
+        n = high - low + 3
+        wW, wN, wNW, wNE, wREF = p["w"]
+        v, e = values[c], errors[c]
+        for i, j in decoding_order(h, w):
+            west, e_west = (v[i][j - 1], e[i][j - 1]) if j > 0 else (0, 0)
+            north = nw = ne = e_north = e_nw = e_ne = 0
+            if i > 0:
+                north, e_north = v[i - 1][j], e[i - 1][j]
+                if j > 0:
+                    nw, e_nw = v[i - 1][j - 1], e[i - 1][j - 1]
+                if j < w - 1:
+                    ne, e_ne = v[i - 1][j + 1], e[i - 1][j + 1]
+            reference, e_ref = (values[ref][i][j], errors[ref][i][j]) if ref >= 0 else (0, 0)
+            acc = wW * west + wN * north + wNW * nw + wNE * ne + wREF * reference + p["bias"]
+            quarters = min(max((4 * acc + 32) // 64, 4 * (low - 1)), 4 * (high + 1))
+            activity = 2 * e_west + 2 * e_north + e_nw + e_ne + 2 * e_ref
+            bucket = bisect.bisect_right(THRESHOLDS, activity)
+            s = min(max(scales[bucket] + p["offset"], 0), 63)
+
+            # §5.6 row and its 24-bit quantization
+            key = (n, s, quarters - 4 * (low - 1))
+            left = lefts_cache.get(key)
+            if left is None:
+                f = [table(s, abs(4 * (low - 1 + k) - quarters)) for k in range(n)]
+                scale = float((1 << 24) - n) / float(sum(f))
+                left, cum = [], 0
+                for k in range(n):
+                    left.append(math.floor(float(cum) * scale) + k)
+                    cum += f[k]
+                left.append(1 << 24)
+                lefts_cache[key] = left
+
+            # §5.7 one ANS step
+            quantile = state & ((1 << 24) - 1)
+            k = bisect.bisect_right(left, quantile) - 1
+            state = (state >> 24) * (left[k + 1] - left[k]) + (quantile - left[k])
+            if state < 1 << 32 and pos > 0:
+                state, pos = (state << 32) | words[pos - 1], pos - 1
+
+            # §5.3 escapes
+            value = low - 1 + k
+            if k == 0 or k == n - 1:
+                extra = escapes.uvarint("escaped value", 1 << 40, kind="Payload")
+                value = low - 1 - extra if k == 0 else high + 1 + extra
+            v[i][j] = value
+            e[i][j] = min(abs(4 * value - quarters), 1 << 20)
+    if pos != 0 or state != 0:
+        raise FormatError("Payload", "coded data is left over after the last symbol")
+    if escapes.left:
+        raise FormatError("Payload", "unused escaped values")
+    return np.array(values, dtype=np.int64).reshape(shape)
+
+
+# --- the whole file -------------------------------------------------------------------------
+
+
+def decode_file(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[dict, np.ndarray, np.ndarray]:
+    header = parse_container(data, max_pixels)
+    if header["entropy_model"] not in (1, 2):
+        raise FormatError("FieldRange", f"unknown entropy model {header['entropy_model']}")
+    if header["entropy_model"] != 1:
+        raise NotImplementedError("entropy model 2 is not documented yet (FORMAT.md §6)")
+    symbols = decode_model1(header["payload"], header["latent_shape"])
+    if header["alpha"] is not None:
+        header["alpha_kind"] = check_alpha_plane(header["alpha"], header["width"], header["height"])
+    return header, symbols, dequantize(symbols, header)
