@@ -14,7 +14,7 @@ Layout (version 1)::
     entropy_model    uvarint  which context model coded the payload
     [caption]        uvarint length + UTF-8 bytes
     [restore_steps restore_guidance_tenths]  uvarint uvarint
-    [alpha]          uvarint length + bytes (lossless alpha plane, see codec.image_io)
+    [alpha]          uvarint length + bytes (lossless alpha plane, see codec/images/alpha_plane.py)
     payload          uvarint length + bytes
     crc32            4 bytes big-endian over everything before it
 
@@ -53,6 +53,7 @@ MAX_LATENT_VALUES = 1 << 27  # the format's hard limit: 512 MiB of float32, a 16
 # (or a latent larger than a 32-channel one of such an image) are refused before any allocation.
 DEFAULT_MAX_PIXELS = 1 << 26  # 67,108,864 pixels, 8192 x 8192
 MAX_RESTORE_STEPS = 1000
+MAX_RESTORE_GUIDANCE_TENTHS = 1000  # guidance 0.0-100.0 in tenths
 
 _FLAG_CAPTION = 1
 _FLAG_RESTORE = 2
@@ -143,6 +144,10 @@ def _validate(f: SdzFile) -> None:
         raise FieldRangeError(f"channel step multipliers must be {c} values in 1..{MAX_CHANNEL_STEP}")
     if not 0 <= f.restore_steps <= MAX_RESTORE_STEPS:
         raise FieldRangeError(f"restore steps {f.restore_steps} is out of range")
+    if not 0 <= f.restore_guidance_tenths <= MAX_RESTORE_GUIDANCE_TENTHS:
+        raise FieldRangeError(
+            f"restore guidance {f.restore_guidance} is out of range 0..{MAX_RESTORE_GUIDANCE_TENTHS / 10}"
+        )
 
 
 def latent_values_limit(max_pixels: int) -> int:
@@ -250,7 +255,7 @@ def read_sdz(data: bytes, *, max_pixels: int | None = None) -> SdzFile:
     restore_steps, guidance = 0, 10
     if flags & _FLAG_RESTORE:
         restore_steps = r.uvarint("restore steps", MAX_RESTORE_STEPS)
-        guidance = r.uvarint("restore guidance", 1000)
+        guidance = r.uvarint("restore guidance", MAX_RESTORE_GUIDANCE_TENTHS)
     alpha = None
     if flags & _FLAG_ALPHA:
         alpha = r.take(r.uvarint("alpha length", r.remaining), "alpha plane")

@@ -139,3 +139,29 @@ def test_channel_step_multipliers_round_trip_and_are_validated():
         write_sdz(sample_file(channel_steps=(16, 16)))
     with pytest.raises(FieldRangeError):
         write_sdz(sample_file(channel_steps=(16, 0, 16, 16)))
+
+
+def test_restore_guidance_above_the_readers_range_is_refused_by_the_writer():
+    """The writer must not produce a file that its own reader refuses."""
+    assert (
+        read_sdz(
+            write_sdz(sample_file(has_restore_hints=True, restore_steps=2, restore_guidance_tenths=1000))
+        ).restore_guidance
+        == 100.0
+    )
+    with pytest.raises(FieldRangeError, match="restore guidance"):
+        write_sdz(sample_file(has_restore_hints=True, restore_steps=2, restore_guidance_tenths=1001))
+
+
+def test_importing_the_codec_leaves_the_decimal_context_alone():
+    import decimal
+    import importlib
+
+    from sdcodec.codec.coding import entropy_model
+
+    decimal.getcontext().prec = 7
+    try:
+        importlib.reload(entropy_model)
+        assert decimal.getcontext().prec == 7
+    finally:
+        decimal.getcontext().prec = 28

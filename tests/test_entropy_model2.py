@@ -88,9 +88,7 @@ def test_adversarial_values_round_trip(values, channels):
     _round_trip(q)
 
 
-@pytest.mark.parametrize(
-    "shape", [(1, 1, 1), (1, 1, 300), (2, 300, 1), (3, 1, 2), (1, 2, 1), (40, 3, 3), (6, 2, 50)]
-)
+@pytest.mark.parametrize("shape", [(1, 1, 1), (1, 1, 300), (2, 300, 1), (3, 1, 2), (1, 2, 1), (40, 3, 3), (6, 2, 50)])
 def test_degenerate_shapes_round_trip(shape):
     rng = np.random.default_rng(sum(shape))
     _round_trip(np.cumsum(rng.integers(-2, 3, size=shape), axis=2))

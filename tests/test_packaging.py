@@ -38,6 +38,7 @@ def test_the_wheel_installs_only_sdcodec(tmp_path):
     )
     top_level = {path.name for path in target.iterdir() if not path.name.endswith(".dist-info")}
     assert top_level - {"bin"} == {"sdcodec"}
+    assert (target / "sdcodec" / "bitstream" / "FORMAT.md").is_file()
     installed = {path.relative_to(target / "sdcodec").as_posix() for path in (target / "sdcodec").rglob("*.py")}
     assert {
         "__init__.py",

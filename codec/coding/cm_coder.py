@@ -468,11 +468,17 @@ def encode(values: np.ndarray, order: np.ndarray, refs: np.ndarray, nrefs: np.nd
     """The model-2 byte stream of int64 symbols (C, h, w) under the given channel order and references."""
     values = np.array(values, dtype=np.int64, order="C")  # a writable copy: the kernel is shared with the decoder
     channels = values.shape[0]
-    if sorted(order.tolist()) != list(range(channels)) or nrefs.shape != (channels,) or refs.shape != (channels, MAX_REFS):
+    if (
+        sorted(order.tolist()) != list(range(channels))
+        or nrefs.shape != (channels,)
+        or refs.shape != (channels, MAX_REFS)
+    ):
         raise ValueError("order must be a permutation of the channels, with refs (C, MAX_REFS) and nrefs (C,)")
     position = {int(c): k for k, c in enumerate(order)}
     for c in range(channels):
-        if not 0 <= nrefs[c] <= min(MAX_REFS, position[c]) or any(position.get(int(r), channels) >= position[c] for r in refs[c, : nrefs[c]]):
+        if not 0 <= nrefs[c] <= min(MAX_REFS, position[c]) or any(
+            position.get(int(r), channels) >= position[c] for r in refs[c, : nrefs[c]]
+        ):
             raise ValueError(f"channel {c}: references must be distinct channels coded before it, at most {MAX_REFS}")
         if len(set(refs[c, : nrefs[c]].tolist())) != nrefs[c]:
             raise ValueError(f"channel {c}: references must be distinct")
@@ -480,7 +486,16 @@ def encode(values: np.ndarray, order: np.ndarray, refs: np.ndarray, nrefs: np.nd
     while True:
         buf = np.zeros(capacity, dtype=np.uint8)
         coder = np.array([0, MASK32, 0, 0], dtype=np.int64)
-        status = _kernel(False, values, order.astype(np.int64), refs.astype(np.int64), nrefs.astype(np.int64), buf, coder, *_offsets(values.shape[2]))
+        status = _kernel(
+            False,
+            values,
+            order.astype(np.int64),
+            refs.astype(np.int64),
+            nrefs.astype(np.int64),
+            buf,
+            coder,
+            *_offsets(values.shape[2]),
+        )
         if status != OK:
             raise ValueError(f"model 2 cannot code these symbols ({MESSAGES[status]})")
         used = int(coder[3])

@@ -22,7 +22,7 @@ on an earlier front); ``symbol_decoder`` decodes them in one compiled loop.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal, getcontext
+from decimal import Context, Decimal
 
 import numpy as np
 
@@ -38,12 +38,12 @@ def _decay_rates() -> np.ndarray:
 
     ``decimal`` is correctly rounded by specification, so every machine gets the same ints.
     """
-    getcontext().prec = 40
+    ctx = Context(prec=40)  # a local context: importing the codec leaves the caller's decimal settings alone
     rates = []
     for s in range(NUM_SCALES):
-        scale = Decimal("0.04") * (Decimal(2) ** (Decimal(s) / 4))
-        rate = (Decimal(-1) / (4 * scale)).exp()
-        rates.append(int((rate * (1 << RATE_BITS)).to_integral_value()))
+        scale = ctx.multiply(Decimal("0.04"), ctx.power(Decimal(2), ctx.divide(Decimal(s), 4)))
+        rate = ctx.exp(ctx.divide(Decimal(-1), ctx.multiply(4, scale)))
+        rates.append(int(ctx.multiply(rate, 1 << RATE_BITS).to_integral_value(context=ctx)))
     return np.array(rates, dtype=np.int64)
 
 

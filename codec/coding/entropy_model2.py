@@ -66,8 +66,21 @@ REF_COUNT_BITS = 3  # the header field holding a channel's number of references
 # the channel itself, and positions around it in a reference channel (complete, so any side).
 # The best reference (the first) gives all of REFERENCE_NEIGHBOURS, the others the first five.
 SPATIAL_NEIGHBOURS = ((0, -1), (-1, 0), (-1, -1), (-1, 1), (0, -2), (-2, 0), (-2, 1), (-1, -2), (-1, 2), (-2, -1))
-REFERENCE_NEIGHBOURS = ((0, 0), (0, -1), (-1, 0), (0, 1), (1, 0),
-                        (-1, -1), (-1, 1), (1, -1), (1, 1), (0, -2), (0, 2), (-2, 0), (2, 0))
+REFERENCE_NEIGHBOURS = (
+    (0, 0),
+    (0, -1),
+    (-1, 0),
+    (0, 1),
+    (1, 0),
+    (-1, -1),
+    (-1, 1),
+    (1, -1),
+    (1, 1),
+    (0, -2),
+    (0, 2),
+    (-2, 0),
+    (2, 0),
+)
 NEAR_REFERENCE = 5  # positions read from the second and later references
 PAD = 2  # planes are zero-padded by 2 on every side, enough for every offset above
 FEATURE_CLIP = 32767  # values enter the predictor clipped to +-FEATURE_CLIP (planes are int16)
@@ -86,7 +99,9 @@ APM_RATE = 6  # the APM moves 1/64 of the way to each bit
 # --- the encoder's choices (float is fine here: the decoder reads them from the payload) -
 
 
-def choose_order_and_references(q: np.ndarray, min_correlation: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def choose_order_and_references(
+    q: np.ndarray, min_correlation: float | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Channel order and each channel's reference channels for symbols q (C, h, w).
 
     The order starts with the channel most correlated with all others and then always takes
