@@ -353,6 +353,8 @@ def run_generation(
             num_images=num_images,
             seed=seed,
             strength=strength,
+            prompt=prompt,
+            negative=negative,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None

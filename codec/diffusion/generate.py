@@ -1,8 +1,8 @@
 """The generative core: txt2img and img2img on diffusers' Stable Diffusion pipelines.
 
 Both pipelines are assembled from one set of loaded components (codec.sd_pipeline), so nothing
-is loaded twice. Prompts go through codec.prompt_weighting (emphasis, long prompts) and reach
-the pipeline as ``prompt_embeds``. Each image has its own seed (``seed``, ``seed + 1``, ...) and
+is loaded twice. Prompts go through codec.conditioning (prompt editing and alternation, step by
+step) and codec.prompt_weighting (emphasis, long prompts) and reach the pipeline as ``prompt_embeds``. Each image has its own seed (``seed``, ``seed + 1``, ...) and
 its own CPU generator, so image n of a batch is reproduced by generating once with its seed,
 on any device. Every result carries its parameters in the A1111 ``parameters`` text layout,
 which prompt readers (A1111, ComfyUI, civitai, exiftool) understand.
@@ -19,8 +19,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from sdcodec.codec.diffusion.conditioning import check_prompt, encode_conditioning
 from sdcodec.codec.diffusion.parameters import format_parameters
-from sdcodec.codec.diffusion.sd_pipeline import SDComponents, encode_prompt, quiet_libraries
+from sdcodec.codec.diffusion.sd_pipeline import SDComponents, quiet_libraries
 
 # --scheduler name -> (diffusers class name, config overrides, A1111 sampler name)
 SCHEDULERS: dict[str, tuple[str, dict, str]] = {
@@ -125,13 +126,16 @@ def iter_generate(
         num_images=num_images,
         seed=seed,
         strength=strength if img2img else None,
+        prompt=prompt,
+        negative=negative,
     )
     if output_type not in ("pil", "latent"):
         raise ValueError(f"output_type must be 'pil' or 'latent', not {output_type!r}")
     if seed is None:
         seed = random_seed()
 
-    cond, uncond = encode_prompt(components, prompt, negative)
+    conditioning = encode_conditioning(components, prompt, negative, steps)
+    cond, uncond = conditioning.at(0)
     pipe = build_pipeline(components, scheduler, img2img=img2img)
     inputs: dict = {"width": width, "height": height}
     if init_latent is not None:
@@ -146,7 +150,12 @@ def iter_generate(
             if progress is not None:
                 per_image = pipeline.num_timesteps
                 progress(index * per_image + step + 1, num_images * per_image)
-            return {}
+            if not conditioning.changes:
+                return {}
+            # Prompt editing / alternation: the next step's texts. With guidance the pipeline
+            # carries [uncond, cond] as one batch; without, cond alone.
+            cond, uncond = conditioning.at(step + 1)
+            return {"prompt_embeds": torch.cat([uncond, cond]) if pipeline.do_classifier_free_guidance else cond}
 
         with torch.inference_mode():
             result = pipe(
@@ -157,6 +166,7 @@ def iter_generate(
                 generator=torch.Generator("cpu").manual_seed(image_seed),
                 output_type=output_type,
                 callback_on_step_end=on_step_end,
+                callback_on_step_end_tensor_inputs=["prompt_embeds"],
                 **inputs,
             )
         parameters = format_parameters(
@@ -235,6 +245,8 @@ def check_options(
     num_images: int = 1,
     seed: int | None = None,
     strength: float | None = None,
+    prompt: str = "",
+    negative: str = "",
 ) -> None:
     """Raise ``ValueError`` (one line) for settings no pipeline run could use; the CLI maps it to exit 2."""
     if scheduler not in SCHEDULERS:
@@ -255,6 +267,8 @@ def check_options(
             raise ValueError(f"strength must be in (0, 1], got {strength}")
         if int(steps * strength) < 1:
             raise ValueError(f"strength {strength} x {steps} steps leaves no denoising step; raise either")
+    for text in (prompt, negative):
+        check_prompt(text, steps)
 
 
 def build_pipeline(components: SDComponents, scheduler: str, *, img2img: bool = False):

@@ -233,8 +233,17 @@ def encode_weighted_pair(
     tokenizer, text_encoder, prompt: str, negative: str, device: torch.device | str
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Embeddings for a prompt and its negative, with the same number of chunks."""
-    cond = tokenize_weighted(tokenizer, prompt)
-    uncond = tokenize_weighted(tokenizer, negative)
-    count = max(len(cond.token_ids), len(uncond.token_ids))
-    cond, uncond = pad_chunks(cond, count, tokenizer), pad_chunks(uncond, count, tokenizer)
-    return encode_chunks(text_encoder, cond, device), encode_chunks(text_encoder, uncond, device)
+    encoded = encode_weighted_texts(tokenizer, text_encoder, [prompt, negative], device)
+    return encoded[prompt], encoded[negative]
+
+
+def encode_weighted_texts(
+    tokenizer, text_encoder, texts: list[str], device: torch.device | str
+) -> dict[str, torch.Tensor]:
+    """Embeddings of each distinct text, all padded with empty chunks to the same length
+    (so any of them can stand in for another at a denoising step)."""
+    chunks = {text: tokenize_weighted(tokenizer, text) for text in dict.fromkeys(texts)}
+    count = max(len(chunk.token_ids) for chunk in chunks.values())
+    return {
+        text: encode_chunks(text_encoder, pad_chunks(chunk, count, tokenizer), device) for text, chunk in chunks.items()
+    }
