@@ -277,7 +277,14 @@ Seed = Annotated[
     Optional[int], typer.Option("--seed", help="Seed of the first image (+1 for each next one); random when absent.")
 ]
 Guidance = Annotated[float, typer.Option("--guidance", "-g", help="Classifier-free guidance scale (<= 1: off).")]
-Scheduler = Annotated[str, typer.Option("--scheduler", help="ddim, pndm, euler, euler-a or dpm++.")]
+Scheduler = Annotated[
+    str,
+    typer.Option(
+        "--scheduler",
+        "--sampler",
+        help='ddim, pndm, euler, euler-a, dpm++, or an A1111 sampler name, e.g. "DPM++ 2M Karras", "Euler a".',
+    ),
+]
 NumImages = Annotated[int, typer.Option("--num-images", help="Images to generate with one model load.")]
 GenModel = Annotated[Optional[str], typer.Option("--model", "-m", help=GEN_MODEL_HELP)]
 SdzQuality = Annotated[

@@ -21,16 +21,9 @@ from PIL import Image
 
 from sdcodec.codec.diffusion.conditioning import check_prompt, encode_conditioning
 from sdcodec.codec.diffusion.parameters import format_parameters
+from sdcodec.codec.diffusion.samplers import SCHEDULERS, make_scheduler, resolve_sampler  # noqa: F401 (SCHEDULERS re-exported)
 from sdcodec.codec.diffusion.sd_pipeline import SDComponents, quiet_libraries
 
-# --scheduler name -> (diffusers class name, config overrides, A1111 sampler name)
-SCHEDULERS: dict[str, tuple[str, dict, str]] = {
-    "ddim": ("DDIMScheduler", {}, "DDIM"),
-    "pndm": ("PNDMScheduler", {"skip_prk_steps": True}, "PLMS"),
-    "euler": ("EulerDiscreteScheduler", {}, "Euler"),
-    "euler-a": ("EulerAncestralDiscreteScheduler", {}, "Euler a"),
-    "dpm++": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++", "solver_order": 2}, "DPM++ 2M"),
-}
 DEFAULT_STRENGTH = 0.75
 MAX_SEED = 2**63 - 1
 
@@ -133,6 +126,7 @@ def iter_generate(
         raise ValueError(f"output_type must be 'pil' or 'latent', not {output_type!r}")
     if seed is None:
         seed = random_seed()
+    sampler = resolve_sampler(scheduler)
 
     conditioning = encode_conditioning(components, prompt, negative, steps)
     cond, uncond = conditioning.at(0)
@@ -173,7 +167,8 @@ def iter_generate(
             prompt=prompt,
             negative=negative,
             steps=steps,
-            sampler=SCHEDULERS[scheduler][2],
+            sampler=sampler.name,
+            schedule_type=sampler.schedule_type,
             guidance=guidance,
             seed=image_seed,
             width=out_width,
@@ -249,8 +244,7 @@ def check_options(
     negative: str = "",
 ) -> None:
     """Raise ``ValueError`` (one line) for settings no pipeline run could use; the CLI maps it to exit 2."""
-    if scheduler not in SCHEDULERS:
-        raise ValueError(f"unknown scheduler {scheduler!r} (known: {', '.join(SCHEDULERS)})")
+    resolve_sampler(scheduler)
     if steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}")
     if num_images < 1:
@@ -272,11 +266,11 @@ def check_options(
 
 
 def build_pipeline(components: SDComponents, scheduler: str, *, img2img: bool = False):
-    """A diffusers SD pipeline over the already loaded components, with a fresh scheduler."""
+    """A diffusers SD pipeline over the already loaded components, with a fresh scheduler for
+    ``scheduler`` (a --scheduler short name or an A1111 sampler name, see codec.diffusion.samplers)."""
     import diffusers
 
-    class_name, overrides, _ = SCHEDULERS[scheduler]
-    sampler = getattr(diffusers, class_name).from_config(components.scheduler.config, **overrides)
+    sampler = make_scheduler(resolve_sampler(scheduler), components.scheduler.config)
     with quiet_libraries():  # importing the pipelines makes transformers talk about image processors
         pipeline_class = diffusers.StableDiffusionImg2ImgPipeline if img2img else diffusers.StableDiffusionPipeline
     pipe = pipeline_class(

@@ -69,12 +69,15 @@ def format_parameters(
     height: int,
     model: str,
     strength: float | None = None,
+    schedule_type: str | None = None,
 ) -> str:
     """The generation parameters as A1111 writes them into a PNG's ``parameters`` text chunk
-    (``sampler`` in A1111's naming, e.g. "DDIM", "Euler a")."""
+    (``sampler`` in A1111's naming, e.g. "DDIM", "Euler a"; ``schedule_type`` e.g. "Karras"),
+    fields in A1111's order."""
     settings = {
         "Steps": steps,
         "Sampler": sampler,
+        **({"Schedule type": schedule_type} if schedule_type else {}),
         "CFG scale": f"{guidance:g}",
         "Seed": seed,
         "Size": f"{width}x{height}",
