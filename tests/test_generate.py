@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from tiny_sd import make_tiny_vae
 
 from sdcodec.codec.diffusion.generate import SCHEDULERS, check_options, generate
 from sdcodec.codec.diffusion.generate_files import output_paths
-from sdcodec.codec.diffusion.parameters import image_bytes, parse_parameters, read_parameters
+from sdcodec.codec.diffusion.parameters import caption_prompt, image_bytes, parse_parameters, read_parameters
 from sdcodec.codec.diffusion.sd_pipeline import encode_prompt, load_sd_components
 from sdcodec.codec.errors import ModelLoadError
 
@@ -125,7 +126,8 @@ def test_parameters_in_png_are_present_and_parseable(components, tmp_path):
     assert fields["CFG scale"] == "6.5"
     assert fields["Seed"] == "5"
     assert fields["Size"] == "64x48"
-    assert fields["Model"] == components.spec
+    assert fields["Model"] == "pipeline"  # the model's name, not its path
+    assert re.fullmatch("[0-9a-f]{10}", fields["Model hash"])
     assert "Denoising strength" not in fields
     # the layout prompt readers expect: prompt, then 'Negative prompt:', then the settings line
     lines = text.split("\n")
@@ -343,7 +345,9 @@ def test_cli_gen_to_sdz_then_decode(run, pipeline_dir, tmp_path):
     data = out.read_bytes()
     latent, header = read_latent(data)
     assert (header.width, header.height, header.latent_space) == (64, 48, "sd1")
-    assert header.caption == "a cat"  # the prompt conditions decode-time restoration
+    # the caption holds the generation parameters; their first line, the prompt, conditions restoration
+    assert header.caption.split("\n")[0] == "a cat" and caption_prompt(header.caption) == "a cat"
+    assert parse_parameters(header.caption)["Seed"] == "3"
     # the stored latent is the generated one, quantized (no decode / re-encode in between)
     components = load_sd_components(str(pipeline_dir), device="cpu")
     generated = generate(components, "a cat", seed=3, steps=2, width=64, height=48, output_type="latent")[0].latent

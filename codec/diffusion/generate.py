@@ -20,6 +20,7 @@ import torch
 from PIL import Image
 
 from sdcodec.codec.diffusion.conditioning import check_prompt, encode_conditioning
+from sdcodec.codec.diffusion.model_identity import model_hash, model_name
 from sdcodec.codec.diffusion.parameters import format_parameters
 from sdcodec.codec.diffusion.samplers import SCHEDULERS, make_scheduler, resolve_sampler  # noqa: F401 (SCHEDULERS re-exported)
 from sdcodec.codec.diffusion.sd_pipeline import SDComponents, quiet_libraries
@@ -127,6 +128,7 @@ def iter_generate(
     if seed is None:
         seed = random_seed()
     sampler = resolve_sampler(scheduler)
+    name, digest = model_name(components.spec), model_hash(components.spec)
 
     conditioning = encode_conditioning(components, prompt, negative, steps)
     cond, uncond = conditioning.at(0)
@@ -173,7 +175,8 @@ def iter_generate(
             seed=image_seed,
             width=out_width,
             height=out_height,
-            model=components.spec,
+            model=name,
+            model_hash=digest,
             strength=strength if img2img else None,
         )
         done = GeneratedImage(seed=image_seed, parameters=parameters, width=out_width, height=out_height)

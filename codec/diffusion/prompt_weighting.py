@@ -121,6 +121,11 @@ def parse_emphasis(text: str) -> list[tuple[str, float]]:
     return merged or [("", 1.0)]
 
 
+def literal_prompt(text: str) -> str:
+    """``text`` with its brackets and backslashes escaped, so that it reads as plain words."""
+    return re.sub(r"([()\[\]\\])", r"\\\1", text)
+
+
 def _weight(number: str, item: str) -> float:
     try:
         return float(number)
