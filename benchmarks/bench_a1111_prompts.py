@@ -49,7 +49,9 @@ def main(argv: list[str] | None = None) -> None:
             f"{len(texts)} distinct step texts tokenized in {tokenize * 1000:6.1f} ms"
         )
     plain = PHRASE.replace("[", "(").replace("]", ")").replace("|", " ") * 16
-    print(f"{len(plain):5d} characters without '[': schedule {best_of(lambda: prompt_schedule(plain, 25)) * 1e6:.1f} us")
+    print(
+        f"{len(plain):5d} characters without '[': schedule {best_of(lambda: prompt_schedule(plain, 25)) * 1e6:.1f} us"
+    )
 
     with tempfile.NamedTemporaryFile() as scratch:
         block = os.urandom(1 << 20)
