@@ -286,7 +286,11 @@ PROMPT_HELP = (
 )
 PromptFile = Annotated[
     Optional[Path],
-    typer.Option("--prompt-file", help="Prompts, one a line (instead of PROMPT), as A1111's prompts-from-file script."),
+    typer.Option(
+        "--prompt-file",
+        help="Prompts, one a line (instead of PROMPT), as A1111's prompts-from-file script; "
+        "outputs default to gen-{n}-{seed}.png.",
+    ),
 ]
 Negative = Annotated[str, typer.Option("--negative", "-n", help="What to steer away from (same emphasis syntax).")]
 Seed = Annotated[
@@ -367,7 +371,7 @@ def run_generation(
         raise typer.BadParameter("give a PROMPT or --prompt-file (one of them)")
     prompt = prompt or ""
 
-    pattern = str(output or f"{'img2img' if input else 'gen'}-{{seed}}.png")
+    pattern = str(output or f"{'img2img' if input else 'gen'}{'-{n}' if prompt_file else ''}-{{seed}}.png")
     suffix = Path(pattern).suffix.lower()
     if suffix not in OUTPUT_FORMATS:
         raise typer.BadParameter(

@@ -9,8 +9,9 @@ import shutil
 import pytest
 import torch
 
+from sdcodec.codec.diffusion import model_identity
 from sdcodec.codec.diffusion.generate import generate
-from sdcodec.codec.diffusion.model_identity import model_hash, model_name, weight_files
+from sdcodec.codec.diffusion.model_identity import cache_key, hash_cache_file, model_hash, model_name, weight_files
 from sdcodec.codec.diffusion.parameters import (
     caption_parameters,
     caption_prompt,
@@ -61,6 +62,34 @@ def test_model_hash_follows_the_weights_and_ignores_variants(tiny_pipeline_dir, 
     data[-1] ^= 1
     weights.write_bytes(bytes(data))
     assert model_hash(str(copy)) != original
+
+
+def test_hashes_are_remembered_between_runs_while_the_files_are_unchanged(tiny_pipeline_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(model_identity, "REMEMBER_FROM_BYTES", 0)  # tiny weights: remember them too
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_pipeline_dir, copy)
+    digest = model_hash(str(copy))
+    stored = json.loads(hash_cache_file().read_text(encoding="utf-8"))
+    assert stored == {cache_key(weight_files(copy)): digest}
+    # a later run reads the remembered value instead of hashing (shown here by a planted value)
+    other = tmp_path / "other"
+    shutil.copytree(tiny_pipeline_dir, other)
+    stored[cache_key(weight_files(other))] = "0123456789"
+    hash_cache_file().write_text(json.dumps(stored), encoding="utf-8")
+    assert model_hash(str(other)) == "0123456789"
+    hash_cache_file().write_text("not json", encoding="utf-8")  # a damaged cache costs a hash, nothing else
+    third = tmp_path / "third"
+    shutil.copytree(tiny_pipeline_dir, third)
+    assert model_hash(str(third)) == digest
+
+
+def test_small_models_are_not_remembered(tiny_pipeline_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_pipeline_dir, copy)
+    assert model_hash(str(copy)) == model_hash(str(tiny_pipeline_dir))
+    assert not hash_cache_file().exists()
 
 
 def test_a_hub_model_without_local_files_has_no_hash():

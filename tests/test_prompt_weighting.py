@@ -181,6 +181,17 @@ def test_break_starts_a_new_window(tokenizer):
     assert second == tokenizer("a dog", add_special_tokens=False).input_ids
 
 
+def test_break_inside_brackets_is_the_scaled_word_as_in_a1111(tokenizer):
+    chunks = tokenize_weighted(tokenizer, "(a BREAK b)")
+    assert len(chunks.token_ids) == 1
+    word = tokenizer("BREAK", add_special_tokens=False).input_ids
+    content = chunk_contents(chunks)[0]
+    assert content == tokenizer("a", add_special_tokens=False).input_ids + word + [
+        tokenizer.convert_tokens_to_ids("b</w>")
+    ]
+    assert chunks.weights[0][1 : 1 + len(content)] == [1.1] + [-1.1] * len(word) + [1.1]
+
+
 def test_apply_weights_scales_tokens_and_restores_the_mean():
     torch.manual_seed(0)
     hidden = torch.randn(1, 5, 8) + 0.5

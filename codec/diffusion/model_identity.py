@@ -16,12 +16,15 @@ a hub id), which have no single checkpoint file, so:
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 from pathlib import Path
 
 from sdcodec.codec import model_cache
 
 HASHED_PARTS = ("unet", "text_encoder", "vae")
 SHORT_HASH_DIGITS = 10  # A1111's "shorthash"
+REMEMBER_FROM_BYTES = 64 << 20  # smaller models are hashed again rather than remembered
 
 
 def model_name(spec: str) -> str:
@@ -35,7 +38,8 @@ def model_name(spec: str) -> str:
 def model_hash(spec: str) -> str | None:
     """A1111-style short hash of the pipeline's weights (see the module doc), or None without local files.
 
-    Computed once per process and model (hashing SD 1.5's weights reads about 2-4 GB).
+    Computed once per model and remembered in ``hash_cache_file()`` while the files keep their
+    size and modification time (hashing SD 1.5's fp32 weights reads 4.3 GB).
     """
     folder = _local_folder(spec)
     if folder is None:
@@ -43,8 +47,45 @@ def model_hash(spec: str) -> str | None:
     files = weight_files(folder)
     if not files:
         return None
-    key = "|".join(f"{file}:{file.stat().st_size}:{file.stat().st_mtime_ns}" for file in files)
-    return model_cache.cached("model-hash", key, "", lambda: _sha256(files)[:SHORT_HASH_DIGITS])
+    key = cache_key(files)
+    return model_cache.cached("model-hash", key, "", lambda: _remembered_hash(key, files))
+
+
+def cache_key(files: list[Path]) -> str:
+    """What a remembered hash is valid for: each file's path, size and modification time."""
+    return "|".join(f"{file.resolve()}:{file.stat().st_size}:{file.stat().st_mtime_ns}" for file in files)
+
+
+def hash_cache_file() -> Path:
+    """Where hashes are remembered between runs, as A1111 keeps its cache.json."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "sdcodec" / "model-hashes.json"
+
+
+def _remembered_hash(key: str, files: list[Path]) -> str:
+    """The hash remembered for ``key``, else computed and remembered (a cache that cannot be
+    read or written only costs the hashing again)."""
+    path = hash_cache_file()
+    try:
+        known = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        known = {}
+    if not isinstance(known, dict):
+        known = {}
+    if isinstance(known.get(key), str):
+        return known[key]
+    digest = _sha256(files)[:SHORT_HASH_DIGITS]
+    if sum(file.stat().st_size for file in files) < REMEMBER_FROM_BYTES:
+        return digest  # hashed in moments: not worth a cache entry
+    known[key] = digest
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        scratch = path.with_name(f".{path.name}.{os.getpid()}")
+        scratch.write_text(json.dumps(known, indent=0), encoding="utf-8")
+        os.replace(scratch, path)
+    except OSError:
+        pass
+    return digest
 
 
 def weight_files(folder: Path) -> list[Path]:
