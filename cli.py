@@ -28,7 +28,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # plain click messages: usage errors stay short
 )
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)  # an error stays one line
+stderr = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)  # an error stays one line
 
 MODEL_HELP = (
     "Model SPEC: hub id, local diffusers dir, taesd:DIR or taef2:DIR (default: $SDCODEC_MODEL, else the SD 1.x VAE)."
@@ -254,7 +254,7 @@ def info(
         if as_json:
             print(json.dumps(facts, ensure_ascii=False))
             return
-        console = Console(highlight=False, soft_wrap=True)
+        console = Console(highlight=False, soft_wrap=True, emoji=False)  # ":dog:" in a prompt stays text
         width = max(map(len, facts))
         for key, value in facts.items():
             if key == "generation_parameters":

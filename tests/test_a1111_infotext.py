@@ -244,4 +244,5 @@ def test_cli_gen_sdz_carries_its_parameters_and_info_shows_them(run, tmp_path):
     assert caption_parameters(facts["caption"]) == generation
     text = run("info", out, model=False).stdout
     assert "generation_parameters" in text and "Seed: 11" in text and "Negative prompt: blurry" in text
+    assert "Prompt: a [cat:dog:0.5]" in text  # printed as written (no emoji codes)
     assert caption_parameters("a cat") is None  # an ordinary caption has no generation parameters
