@@ -313,7 +313,10 @@ SdzQuality = Annotated[
 SdzBpp = Annotated[Optional[float], typer.Option("--bpp", min=0.0, help="For .sdz output: ceiling in bits per pixel.")]
 SdzSize = Annotated[Optional[int], typer.Option("--size", min=1, help="For .sdz output: ceiling in bytes.")]
 SdzCaption = Annotated[
-    Optional[str], typer.Option("--caption", help="For .sdz output: the stored caption (default: the prompt).")
+    Optional[str],
+    typer.Option(
+        "--caption", help="For .sdz output: the stored caption (default: the generation parameters, prompt first)."
+    ),
 ]
 
 
