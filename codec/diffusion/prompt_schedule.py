@@ -48,11 +48,8 @@ def prompt_schedule(prompt: str, steps: int) -> Schedule:
     ``prompt_schedule("a [b:3]", 10) == [(3, "a "), (10, "a b")]``; a prompt without editing
     or alternation is ``[(steps, prompt)]``.
     """
-    if "[" not in prompt:  # nothing to schedule (and lark's Earley parse costs ~3 ms a character)
-        return [(steps, prompt)]
-    try:
-        tree = _parser().parse(prompt)
-    except lark.exceptions.LarkError:
+    tree = _parse(prompt)
+    if tree is None:
         return [(steps, prompt)]
     ends = {steps}
     for node in tree.iter_subtrees():
@@ -72,6 +69,21 @@ def at_step(schedule: list[tuple[int, T]], step: int) -> T:
         if step <= end:
             return value
     return schedule[0][1]  # past the last end (not reached within the steps): A1111 takes the first
+
+
+@functools.lru_cache(maxsize=64)
+def _parse(prompt: str) -> lark.Tree | None:
+    """The parse tree, or None when there is nothing to schedule or the grammar does not parse it.
+
+    Cached: a run checks, then encodes, the same prompts, and lark's Earley parse of a long prompt
+    takes seconds. The tree is only read, never changed.
+    """
+    if "[" not in prompt:  # no editing or alternation possible: skip the parser
+        return None
+    try:
+        return _parser().parse(prompt)
+    except lark.exceptions.LarkError:
+        return None
 
 
 def _switch_step(number: lark.Token, steps: int) -> int:
