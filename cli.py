@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import signal
 import sys
@@ -19,9 +20,37 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
+
+
+class ShortUsageErrors(TyperGroup):
+    """Usage errors in two lines on stderr (what is wrong, where help is), exit 2; the rest as typer does."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except typer.TyperException as exc:  # click's UsageError and ClickException (typer does not export them)
+            usage_error = getattr(exc, "exit_code", 1) == 2 and hasattr(exc, "format_message")
+            if not hasattr(exc, "show"):
+                raise
+            if not usage_error or type(exc).__name__ == "NoArgsIsHelpError":  # bare `sdcodec`: the help
+                exc.show()
+                sys.exit(getattr(exc, "exit_code", 1))
+            command = exc.ctx.command_path if getattr(exc, "ctx", None) else (prog_name or "sdcodec")
+            typer.echo(f"error: {exc.format_message()}", err=True)
+            typer.echo(f"see '{command} --help'", err=True)
+            sys.exit(2)
+        except typer.Abort:
+            typer.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
 
 app = typer.Typer(
     name="sdcodec",
+    cls=ShortUsageErrors,
     help="A perceptual image codec on Stable Diffusion's latent space, and its generative core.",
     no_args_is_help=True,
     add_completion=False,
@@ -33,10 +62,31 @@ stderr = Console(stderr=True, highlight=False, soft_wrap=True)  # an error stays
 MODEL_HELP = (
     "Model SPEC: hub id, local diffusers dir, taesd:DIR or taef2:DIR (default: $SDCODEC_MODEL, else the SD 1.x VAE)."
 )
-DEVICE_HELP = "auto, cpu, cuda or mps (fp16 on GPUs)."
+DEVICE_HELP = "auto, cpu, cuda, cuda:N or mps (fp16 on GPUs)."
+
+
+def device_name(value: str) -> str:
+    """A device name torch knows (availability is checked when the model loads: exit 1 there)."""
+    name = value.strip().lower()
+    kind, _, index = name.partition(":")
+    if name in ("auto", "cpu", "mps", "cuda") or (kind == "cuda" and index.isdigit()):
+        return name
+    raise typer.BadParameter(f"{value!r} is not a device; use auto, cpu, cuda, cuda:N or mps")
+
+
+def positive_float(value: str) -> float:
+    """A finite number above 0 (typer's min= would show and allow 0)."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a number") from None
+    if not (number > 0 and math.isfinite(number)):
+        raise typer.BadParameter(f"must be a number above 0, got {value}")
+    return number
+
 
 # Options several commands share, declared once.
-Device = Annotated[str, typer.Option("--device", help=DEVICE_HELP)]
+Device = Annotated[str, typer.Option("--device", parser=device_name, metavar="DEVICE", help=DEVICE_HELP)]
 Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite existing output files.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")]
 MaxPixels = Annotated[
@@ -46,7 +96,10 @@ MaxPixels = Annotated[
     ),
 ]
 Bpp = Annotated[
-    Optional[float], typer.Option("--bpp", min=0.0, help="Ceiling in bits per pixel: the best file that fits.")
+    Optional[float],
+    typer.Option(
+        "--bpp", parser=positive_float, metavar="BPP", help="Ceiling in bits per pixel (> 0): the best file that fits."
+    ),
 ]
 Size = Annotated[Optional[int], typer.Option("--size", min=1, help="Ceiling in bytes: the best file that fits.")]
 Quality = Annotated[
@@ -137,6 +190,23 @@ def check_output(path: Path, force: bool, *inputs: Path) -> None:
     from sdcodec.codec.images.output_files import check_output as check
 
     check(path, force, *inputs)
+
+
+def show_version(value: bool) -> None:
+    if value:
+        from sdcodec import __version__
+
+        print(f"sdcodec {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: bool = typer.Option(
+        False, "--version", "-V", is_eager=True, callback=show_version, help="Print the version and exit."
+    ),
+) -> None:
+    """A perceptual image codec on Stable Diffusion's latent space, and its generative core."""
 
 
 @app.command()
@@ -283,7 +353,12 @@ GenModel = Annotated[Optional[str], typer.Option("--model", "-m", help=GEN_MODEL
 SdzQuality = Annotated[
     Optional[int], typer.Option("--quality", "-Q", min=1, max=100, help="For .sdz output, as in encode.")
 ]
-SdzBpp = Annotated[Optional[float], typer.Option("--bpp", min=0.0, help="For .sdz output: ceiling in bits per pixel.")]
+SdzBpp = Annotated[
+    Optional[float],
+    typer.Option(
+        "--bpp", parser=positive_float, metavar="BPP", help="For .sdz output: ceiling in bits per pixel (> 0)."
+    ),
+]
 SdzSize = Annotated[Optional[int], typer.Option("--size", min=1, help="For .sdz output: ceiling in bytes.")]
 SdzCaption = Annotated[
     Optional[str], typer.Option("--caption", help="For .sdz output: the stored caption (default: the prompt).")
