@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 runtime failure (one line on stderr), 2 usage error.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import math
@@ -186,6 +187,85 @@ def notifier(quiet: bool) -> Callable[[str], None]:
     return lambda message: stderr.print(message, style="dim", markup=False)
 
 
+# Batch mode (several inputs into -o DIR): codec/images/batch.py names the files, codec/batch_run.py runs them.
+OutputDir = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--output-dir",
+        "-o",
+        help="Write one output per input into this directory (created if missing): photo.png -> DIR/photo.sdz, "
+        "a.sdz -> DIR/a.png. Every argument is then an input: files, directories, glob patterns.",
+    ),
+]
+Recursive = Annotated[bool, typer.Option("--recursive", "-r", help="With -o: search directories at every level.")]
+Jobs = Annotated[
+    int,
+    typer.Option(
+        "--jobs", "-j", min=1, help="With -o: files in parallel (processes with one model and one CPU thread each)."
+    ),
+]
+
+
+def single_file_paths(paths: list[str]) -> tuple[Path, Path]:
+    """INPUT OUTPUT of the one-file form; anything else is a usage error that says how to batch."""
+    if len(paths) != 2:
+        raise typer.BadParameter(
+            f"give INPUT OUTPUT, or several inputs with -o DIR (got {len(paths)} path(s))", param_hint="INPUT OUTPUT"
+        )
+    if os.path.isdir(paths[0]):
+        raise typer.BadParameter(f"{paths[0]} is a directory: encode or decode its files with -o DIR")
+    return Path(paths[0]), Path(paths[1])
+
+
+def output_suffix(image_format: Optional[str], output_quality: Optional[int], output: Optional[Path]) -> str:
+    """The extension of the image decode writes: --format's (png by default) for - and -o DIR, else the
+    output file's. A format that does not exist, or --output-quality for a lossless one, is a usage error."""
+    from sdcodec.codec.images.image_output import OutputError, check_quality, output_format
+    from sdcodec.codec.images.standard_streams import is_stream
+
+    suffix = f".{(image_format or 'png').lower().lstrip('.')}"
+    named = output is not None and not is_stream(output)
+    if named and image_format is not None and output.suffix.lower() != suffix:
+        raise typer.BadParameter("--format is for output to - or -o DIR; a file name's extension picks its format")
+    try:
+        image_type = output_format(suffix)
+        if named:
+            try:
+                image_type = output_format(output.name)
+            except OutputError:
+                return output.suffix  # reported as a runtime error, as before (exit 1)
+        check_quality(image_type, output_quality)
+    except OutputError as exc:
+        raise typer.BadParameter(str(exc), param_hint="'--format'" if image_format else "'--output-quality'") from None
+    return suffix
+
+
+def batch(work, paths, output_dir: Path, suffix: str, words, *, recursive, jobs, quiet, sdz=False) -> None:
+    """Run a batch command (codec/batch_run.py); exit 1 when any file failed."""
+    from sdcodec.codec.images.standard_streams import is_stream
+
+    if any(is_stream(p) for p in (*paths, output_dir)):
+        raise typer.BadParameter("- (stdin/stdout) is for one file: INPUT OUTPUT without -o")
+    with reported_errors():
+        from sdcodec.codec.batch_run import run_batch
+
+        all_done = run_batch(
+            work,
+            paths,
+            output_dir,
+            output_suffix=suffix,
+            label=words[0],
+            verb=words[1],
+            recursive=recursive,
+            input_suffixes={".sdz"} if sdz else None,
+            jobs=jobs,
+            quiet=quiet,
+            console=stderr,
+        )
+    if not all_done:
+        raise typer.Exit(1)
+
+
 def check_output(path: Path, force: bool, *inputs: Path) -> None:
     from sdcodec.codec.images.output_files import check_output as check
 
@@ -211,8 +291,16 @@ def main_options(
 
 @app.command()
 def encode(
-    input: Path = typer.Argument(..., help="Image to encode (any Pillow format)."),
-    output: Path = typer.Argument(..., help="The .sdz file to write."),
+    paths: list[str] = typer.Argument(  # str: reading is checked where it happens (exit 1, not 2)
+        ...,
+        metavar="INPUT OUTPUT | INPUT... -o DIR",
+        help="An image (any Pillow format; - reads stdin) and the .sdz file to write (- writes stdout); "
+        "with -o DIR, any number of images, directories and glob patterns.",
+        show_default=False,
+    ),
+    output_dir: OutputDir = None,
+    recursive: Recursive = False,
+    jobs: Jobs = 1,
     model: Optional[str] = typer.Option(None, "--model", "-m", help=MODEL_HELP),
     quality: Quality = None,
     bpp: Bpp = None,
@@ -237,37 +325,63 @@ def encode(
     quiet: Quiet = False,
     max_pixels: MaxPixels = 1 << 26,
 ) -> None:
-    """Encode an image into a .sdz file."""
+    """Encode an image into a .sdz file, or many into a directory (-o DIR)."""
     rate_options_given(quality, bpp, size)
+    settings = dict(model=model, quality=quality, bpp=bpp, size=size, caption=caption, effort=effort)
+    settings.update(tune=tune.value, device=device, max_pixels=max_pixels)
+    if output_dir is not None:
+        from sdcodec.codec.batch_run import EncodeSettings, encode_file
+
+        work = functools.partial(encode_file, EncodeSettings(**settings, force=force))
+        batch(work, paths, output_dir, ".sdz", ("encoding", "encoded"), recursive=recursive, jobs=jobs, quiet=quiet)
+        return
+    input, output = single_file_paths(paths)
     with reported_errors():
+        from sdcodec.codec.images import standard_streams as streams
+
         notice = notifier(quiet)
-        check_output(output, force, input)
+        if streams.is_stream(output):
+            streams.check_stdout()
+        else:
+            check_output(output, force, *([] if streams.is_stream(input) else [input]))
         from sdcodec import encode_image
 
-        data = encode_image(
-            input,
-            model=model,
-            quality=quality,
-            bpp=bpp,
-            size=size,
-            caption=caption,
-            device=device,
-            notice=notice,
-            effort=effort,
-            tune=tune.value,
-            max_pixels=max_pixels,
-        )
+        data = encode_image(streams.stdin_image() if streams.is_stream(input) else input, notice=notice, **settings)
         from sdcodec.bitstream import describe
         from sdcodec.codec.images.output_files import write_output
 
-        write_output(output, lambda out: out.write(data), force)
-        notice(f"wrote {output}: {len(data)} bytes, {describe(data)['bpp']:.4f} bpp")
+        if streams.is_stream(output):
+            streams.write_stdout(data)
+        else:
+            write_output(output, lambda out: out.write(data), force)
+        notice(
+            f"wrote {'<stdout>' if streams.is_stream(output) else output}: {len(data)} bytes, {describe(data)['bpp']:.4f} bpp"
+        )
 
 
 @app.command()
 def decode(
-    input: Path = typer.Argument(..., help="The .sdz file to decode."),
-    output: Path = typer.Argument(..., help="Image to write; the format follows the extension."),
+    paths: list[str] = typer.Argument(  # str: reading is checked where it happens (exit 1, not 2)
+        ...,
+        metavar="INPUT OUTPUT | INPUT... -o DIR",
+        help="A .sdz file (- reads stdin) and the image to write, its format from the extension "
+        "(- writes stdout, as --format); with -o DIR, any number of .sdz files, directories and glob patterns.",
+        show_default=False,
+    ),
+    output_dir: OutputDir = None,
+    recursive: Recursive = False,
+    jobs: Jobs = 1,
+    image_format: Optional[str] = typer.Option(
+        None, "--format", help="Image format for - and -o DIR outputs: png (default), webp, jpg, avif, tiff, ..."
+    ),
+    output_quality: Optional[int] = typer.Option(
+        None,
+        "--output-quality",
+        min=1,
+        max=100,
+        help="Quality of a lossy output format (1-100). Without it WebP is written lossless, "
+        "JPEG at 95 with 4:4:4 chroma, AVIF at 90 with 4:4:4; PNG and TIFF are always lossless.",
+    ),
     model: Optional[str] = typer.Option(
         None, "--model", "-m", help="Model SPEC; a full SD pipeline also enables restoration."
     ),
@@ -285,38 +399,62 @@ def decode(
     quiet: Quiet = False,
     max_pixels: MaxPixels = 1 << 26,
 ) -> None:
-    """Decode a .sdz file into an image."""
-    with reported_errors():
-        notice = notifier(quiet)
-        check_output(output, force, input)
-        from sdcodec.codec.image_codec import decode_image, read_file
-        from sdcodec.codec.images.output_files import save_image
+    """Decode a .sdz file into an image, or many into a directory (-o DIR)."""
+    settings = dict(model=model, decoder=decoder, restore_steps=restore_steps, consistency=not no_consistency)
+    settings.update(device=device, max_pixels=max_pixels)
+    if output_dir is not None:
+        suffix = output_suffix(image_format, output_quality, None)
+        from sdcodec.codec.batch_run import DecodeSettings, decode_file
 
-        image = decode_image(
-            read_file(input),
-            model=model,
-            decoder=decoder,
-            restore_steps=restore_steps,
-            consistency=not no_consistency,
-            device=device,
-            notice=notice,
-            max_pixels=max_pixels,
+        work = functools.partial(decode_file, DecodeSettings(**settings, force=force, output_quality=output_quality))
+        batch(
+            work,
+            paths,
+            output_dir,
+            suffix,
+            ("decoding", "decoded"),
+            recursive=recursive,
+            jobs=jobs,
+            quiet=quiet,
+            sdz=True,
         )
-        save_image(image, output, force, notice)
-        notice(f"wrote {output}: {image.width}x{image.height} {image.mode}")
+        return
+    input, output = single_file_paths(paths)
+    suffix = output_suffix(image_format, output_quality, output)
+    with reported_errors():
+        from sdcodec.codec.images import standard_streams as streams
+        from sdcodec.codec.images.image_output import image_file_bytes, output_format
+        from sdcodec.codec.images.output_files import write_output
+
+        notice = notifier(quiet)
+        to_stdout = streams.is_stream(output)
+        image_type = output_format(suffix if to_stdout else output.name)
+        if to_stdout:
+            streams.check_stdout()
+        else:
+            check_output(output, force, *([] if streams.is_stream(input) else [input]))
+        from sdcodec.codec.image_codec import decode_image
+
+        image = decode_image(streams.read_bytes(input), notice=notice, **settings)
+        data, mode = image_file_bytes(image, image_type, quality=output_quality, notice=notice)
+        if to_stdout:
+            streams.write_stdout(data)
+        else:
+            write_output(output, lambda out: out.write(data), force)
+        notice(f"wrote {'<stdout>' if to_stdout else output}: {image.width}x{image.height} {mode} {image_type}")
 
 
 @app.command()
 def info(
-    input: Path = typer.Argument(..., help="The .sdz file to describe."),
+    input: Path = typer.Argument(..., help="The .sdz file to describe (- reads stdin)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Describe a .sdz file without decoding it."""
     with reported_errors():
         from sdcodec.bitstream import describe
-        from sdcodec.codec.image_codec import read_file
+        from sdcodec.codec.images.standard_streams import read_bytes
 
-        facts = describe(read_file(input))
+        facts = describe(read_bytes(input))
         if as_json:
             print(json.dumps(facts, ensure_ascii=False))
             return

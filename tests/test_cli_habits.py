@@ -91,3 +91,99 @@ def test_info_columns_line_up(tmp_path):
     value_columns = {line.index(key) + len(key) + 2 for line, key in zip(lines, keys)}
     assert len(value_columns) == 1, lines
     assert lines[keys.index("caption")].endswith("  a b")
+
+
+# --- "-" as standard input and output (real processes: the bytes on stdout are the product) -----
+
+
+def test_stdin_to_stdout_round_trip_keeps_stdout_clean(photo, tiny_vae_dir):
+    encoded = sdcodec_process("encode", "-", "-", "-m", tiny_vae_dir, stdin=photo.read_bytes())
+    assert encoded.returncode == 0 and encoded.stdout[:3] == b"SDZ"
+    assert b"wrote <stdout>" in encoded.stderr  # the notices went to stderr
+    assert sdcodec.decode_image(encoded.stdout, model=str(tiny_vae_dir)).size == (32, 24)
+    described = sdcodec_process("info", "-", stdin=encoded.stdout)
+    assert described.returncode == 0 and b"width  32" in described.stdout
+    decoded = sdcodec_process("decode", "-", "-", "-m", tiny_vae_dir, "--format", "webp", stdin=encoded.stdout)
+    assert decoded.returncode == 0 and decoded.stdout[8:12] == b"WEBP"
+    with Image.open(__import__("io").BytesIO(decoded.stdout)) as image:
+        assert image.format == "WEBP" and image.size == (32, 24)
+
+
+def test_encode_to_stdout_writes_exactly_the_file(tmp_path, photo, tiny_vae_dir):
+    assert run("encode", photo, tmp_path / "x.sdz", "-m", tiny_vae_dir, "-q").exit_code == 0
+    piped = sdcodec_process("encode", photo, "-", "-m", tiny_vae_dir, "-q")
+    assert piped.returncode == 0 and piped.stderr == b""
+    assert piped.stdout == (tmp_path / "x.sdz").read_bytes()
+    assert not (tmp_path / "-").exists() and not (photo.parent / "-").exists()
+
+
+def test_decode_to_stdout_is_png_by_default(tmp_path, photo, tiny_vae_dir):
+    sdz = tmp_path / "x.sdz"
+    run("encode", photo, sdz, "-m", tiny_vae_dir, "-q")
+    result = run("decode", sdz, "-", "-m", tiny_vae_dir, "-q")
+    assert result.exit_code == 0 and result.stdout_bytes[:8] == b"\x89PNG\r\n\x1a\n" and result.stderr == ""
+
+
+def test_binary_output_is_not_written_to_a_terminal(photo, tiny_vae_dir):
+    import os
+    import pty
+
+    primary, secondary = pty.openpty()
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "sdcodec.cli", "encode", str(photo), "-", "-m", str(tiny_vae_dir)],
+            stdout=secondary,
+            stderr=subprocess.PIPE,
+            timeout=300,
+        )
+    finally:
+        os.close(secondary)
+        os.close(primary)
+    assert result.returncode == 1 and b"terminal" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_bad_stdin_is_one_line_naming_stdin(tiny_vae_dir):
+    result = sdcodec_process("encode", "-", "-", "-m", tiny_vae_dir, stdin=b"not an image")
+    lines = result.stderr.decode().strip().splitlines()
+    assert result.returncode == 1 and result.stdout == b"" and len(lines) == 1 and "<stdin>" in lines[0]
+
+
+# --- the Python API -------------------------------------------------------------------------------
+
+
+def test_decode_image_takes_a_path_and_encode_image_takes_file_bytes(tmp_path, photo, tiny_vae_dir):
+    from pathlib import Path
+
+    model = str(tiny_vae_dir)
+    data = sdcodec.encode_image(photo.read_bytes(), model=model)  # the PNG file's bytes
+    assert data == sdcodec.encode_image(photo, model=model)
+    sdz = tmp_path / "x.sdz"
+    sdz.write_bytes(data)
+    for source in (sdz, str(sdz), data, bytearray(data)):
+        assert sdcodec.decode_image(source, model=model).size == (32, 24)
+    with pytest.raises(sdcodec.SdcodecError, match="cannot read tmp|no such file|cannot read"):
+        sdcodec.decode_image(Path(tmp_path / "missing.sdz"), model=model)
+    with pytest.raises(TypeError, match="not int"):
+        sdcodec.decode_image(42, model=model)
+
+
+def test_encode_image_error_on_garbage_bytes_is_short():
+    garbage = bytes(range(256)) * 40
+    with pytest.raises(sdcodec.ImageReadError) as caught:
+        sdcodec.encode_image(garbage, model="no-model-needed-first")
+    assert str(caught.value) == "cannot read image <bytes>: not an image file (format not recognised)"
+    with pytest.raises(TypeError, match="not int"):
+        sdcodec.encode_image(7)
+
+
+def test_register_gives_the_pillow_plugin_its_model(tmp_path, photo, tiny_vae_dir):
+    sdz = tmp_path / "x.sdz"
+    sdz.write_bytes(sdcodec.encode_image(photo, model=str(tiny_vae_dir)))
+    try:
+        sdcodec.register(model=str(tiny_vae_dir))
+        with Image.open(sdz) as image:
+            image.load()
+            assert image.size == (32, 24) and image.mode == "RGB"
+    finally:
+        sdcodec.register()
