@@ -187,3 +187,47 @@ def test_register_gives_the_pillow_plugin_its_model(tmp_path, photo, tiny_vae_di
             assert image.size == (32, 24) and image.mode == "RGB"
     finally:
         sdcodec.register()
+
+
+# --- decoding to lossy formats --------------------------------------------------------------------
+
+
+@pytest.fixture
+def sdz_file(tmp_path, photo, tiny_vae_dir):
+    sdz = tmp_path / "x.sdz"
+    assert run("encode", photo, sdz, "-m", tiny_vae_dir, "-q").exit_code == 0
+    return sdz
+
+
+def test_webp_output_is_lossless_unless_a_quality_is_given(tmp_path, sdz_file, tiny_vae_dir):
+    lossless, lossy, png = tmp_path / "a.webp", tmp_path / "b.webp", tmp_path / "c.png"
+    for output, extra in ((lossless, ()), (lossy, ("--output-quality", 40)), (png, ())):
+        assert run("decode", sdz_file, output, "-m", tiny_vae_dir, *extra).exit_code == 0
+    assert lossless.read_bytes()[12:16] == b"VP8L" and lossy.read_bytes()[12:16] == b"VP8 "
+    np.testing.assert_array_equal(np.asarray(Image.open(lossless)), np.asarray(Image.open(png)))
+
+
+def test_jpeg_output_quality_is_used_and_stated_in_help(tmp_path, sdz_file, tiny_vae_dir):
+    fine, coarse = tmp_path / "fine.jpg", tmp_path / "coarse.jpg"
+    assert run("decode", sdz_file, fine, "-m", tiny_vae_dir).exit_code == 0
+    assert run("decode", sdz_file, coarse, "-m", tiny_vae_dir, "--output-quality", 20).exit_code == 0
+    assert coarse.stat().st_size < fine.stat().st_size
+    help_text = " ".join(run("decode", "--help").stdout.split())
+    assert "--output-quality" in help_text and "WebP is written lossless" in help_text
+
+
+def test_output_quality_for_a_lossless_format_is_a_usage_error(tmp_path, sdz_file, tiny_vae_dir):
+    result = run("decode", sdz_file, tmp_path / "x.png", "-m", tiny_vae_dir, "--output-quality", 80)
+    assert result.exit_code == 2 and "PNG" in result.stderr and not (tmp_path / "x.png").exists()
+
+
+def test_alpha_file_to_jpeg_reports_the_mode_saved(tmp_path, tiny_vae_dir):
+    rgba = np.zeros((12, 20, 4), np.uint8)
+    rgba[..., 3] = np.arange(20, dtype=np.uint8) * 12
+    source, sdz, jpeg = tmp_path / "rgba.png", tmp_path / "rgba.sdz", tmp_path / "rgba.jpg"
+    Image.fromarray(rgba, "RGBA").save(source)
+    assert run("encode", source, sdz, "-m", tiny_vae_dir).exit_code == 0
+    result = run("decode", sdz, jpeg, "-m", tiny_vae_dir)
+    assert result.exit_code == 0 and "transparency" in result.stderr
+    wrote = next(line for line in result.stderr.splitlines() if line.startswith("wrote"))
+    assert " RGB " in wrote and "RGBA" not in wrote and Image.open(jpeg).mode == "RGB"
