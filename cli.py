@@ -505,19 +505,11 @@ SdzCaption = Annotated[
 
 @contextlib.contextmanager
 def step_progress(quiet: bool) -> Iterator[Optional[Callable[[int, int], None]]]:
-    """Per-step progress on stderr: a bar on a terminal, one line per step otherwise; none with -q."""
-    if quiet:
-        yield None
-        return
-    if not stderr.is_terminal:
-        yield lambda done, total: stderr.print(f"step {done}/{total}", style="dim", markup=False)
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    """Denoising steps on stderr (codec/progress.py: a bar on a terminal, a line now and then otherwise)."""
+    from sdcodec.codec.progress import Progress
 
-    columns = (TextColumn("denoising"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=stderr, transient=True) as bar:
-        task = bar.add_task("denoising", total=None)
-        yield lambda done, total: bar.update(task, completed=done, total=total)
+    with Progress("denoising step", quiet=quiet, console=stderr, transient=True) as bar:
+        yield None if quiet else lambda done, total: bar.update(done, total)
 
 
 def run_generation(
