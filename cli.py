@@ -293,9 +293,9 @@ def main_options(
 def encode(
     paths: list[str] = typer.Argument(  # str: reading is checked where it happens (exit 1, not 2)
         ...,
-        metavar="INPUT OUTPUT | INPUT... -o DIR",
-        help="An image (any Pillow format; - reads stdin) and the .sdz file to write (- writes stdout); "
-        "with -o DIR, any number of images, directories and glob patterns.",
+        metavar="PATH",
+        help="INPUT OUTPUT: an image (any Pillow format; - reads stdin) and the .sdz file to write "
+        "(- writes stdout). Or INPUT... -o DIR: any number of images, directories and glob patterns.",
         show_default=False,
     ),
     output_dir: OutputDir = None,
@@ -363,9 +363,10 @@ def encode(
 def decode(
     paths: list[str] = typer.Argument(  # str: reading is checked where it happens (exit 1, not 2)
         ...,
-        metavar="INPUT OUTPUT | INPUT... -o DIR",
-        help="A .sdz file (- reads stdin) and the image to write, its format from the extension "
-        "(- writes stdout, as --format); with -o DIR, any number of .sdz files, directories and glob patterns.",
+        metavar="PATH",
+        help="INPUT OUTPUT: a .sdz file (- reads stdin) and the image to write, its format from the "
+        "extension (- writes stdout, as --format). Or INPUT... -o DIR: any number of .sdz files, "
+        "directories and glob patterns.",
         show_default=False,
     ),
     output_dir: OutputDir = None,
