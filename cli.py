@@ -6,8 +6,10 @@ Exit codes: 0 success, 1 runtime failure (one line on stderr), 2 usage error.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
+import math
 import os
 import signal
 import sys
@@ -19,9 +21,37 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
+
+
+class ShortUsageErrors(TyperGroup):
+    """Usage errors in two lines on stderr (what is wrong, where help is), exit 2; the rest as typer does."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except typer.TyperException as exc:  # click's UsageError and ClickException (typer does not export them)
+            usage_error = getattr(exc, "exit_code", 1) == 2 and hasattr(exc, "format_message")
+            if not hasattr(exc, "show"):
+                raise
+            if not usage_error or type(exc).__name__ == "NoArgsIsHelpError":  # bare `sdcodec`: the help
+                exc.show()
+                sys.exit(getattr(exc, "exit_code", 1))
+            command = exc.ctx.command_path if getattr(exc, "ctx", None) else (prog_name or "sdcodec")
+            typer.echo(f"error: {exc.format_message()}", err=True)
+            typer.echo(f"see '{command} --help'", err=True)
+            sys.exit(2)
+        except typer.Abort:
+            typer.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
 
 app = typer.Typer(
     name="sdcodec",
+    cls=ShortUsageErrors,
     help="A perceptual image codec on Stable Diffusion's latent space, and its generative core.",
     no_args_is_help=True,
     add_completion=False,
@@ -33,10 +63,31 @@ stderr = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)  # a
 MODEL_HELP = (
     "Model SPEC: hub id, local diffusers dir, taesd:DIR or taef2:DIR (default: $SDCODEC_MODEL, else the SD 1.x VAE)."
 )
-DEVICE_HELP = "auto, cpu, cuda or mps (fp16 on GPUs)."
+DEVICE_HELP = "auto, cpu, cuda, cuda:N or mps (fp16 on GPUs)."
+
+
+def device_name(value: str) -> str:
+    """A device name torch knows (availability is checked when the model loads: exit 1 there)."""
+    name = value.strip().lower()
+    kind, _, index = name.partition(":")
+    if name in ("auto", "cpu", "mps", "cuda") or (kind == "cuda" and index.isdigit()):
+        return name
+    raise typer.BadParameter(f"{value!r} is not a device; use auto, cpu, cuda, cuda:N or mps")
+
+
+def positive_float(value: str) -> float:
+    """A finite number above 0 (typer's min= would show and allow 0)."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a number") from None
+    if not (number > 0 and math.isfinite(number)):
+        raise typer.BadParameter(f"must be a number above 0, got {value}")
+    return number
+
 
 # Options several commands share, declared once.
-Device = Annotated[str, typer.Option("--device", help=DEVICE_HELP)]
+Device = Annotated[str, typer.Option("--device", parser=device_name, metavar="DEVICE", help=DEVICE_HELP)]
 Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite existing output files.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")]
 MaxPixels = Annotated[
@@ -46,7 +97,10 @@ MaxPixels = Annotated[
     ),
 ]
 Bpp = Annotated[
-    Optional[float], typer.Option("--bpp", min=0.0, help="Ceiling in bits per pixel: the best file that fits.")
+    Optional[float],
+    typer.Option(
+        "--bpp", parser=positive_float, metavar="BPP", help="Ceiling in bits per pixel (> 0): the best file that fits."
+    ),
 ]
 Size = Annotated[Optional[int], typer.Option("--size", min=1, help="Ceiling in bytes: the best file that fits.")]
 Quality = Annotated[
@@ -133,16 +187,120 @@ def notifier(quiet: bool) -> Callable[[str], None]:
     return lambda message: stderr.print(message, style="dim", markup=False)
 
 
+# Batch mode (several inputs into -o DIR): codec/images/batch.py names the files, codec/batch_run.py runs them.
+OutputDir = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--output-dir",
+        "-o",
+        help="Write one output per input into this directory (created if missing): photo.png -> DIR/photo.sdz, "
+        "a.sdz -> DIR/a.png. Every argument is then an input: files, directories, glob patterns.",
+    ),
+]
+Recursive = Annotated[bool, typer.Option("--recursive", "-r", help="With -o: search directories at every level.")]
+Jobs = Annotated[
+    int,
+    typer.Option(
+        "--jobs", "-j", min=1, help="With -o: files in parallel (processes with one model and one CPU thread each)."
+    ),
+]
+
+
+def single_file_paths(paths: list[str]) -> tuple[Path, Path]:
+    """INPUT OUTPUT of the one-file form; anything else is a usage error that says how to batch."""
+    if len(paths) != 2:
+        raise typer.BadParameter(
+            f"give INPUT OUTPUT, or several inputs with -o DIR (got {len(paths)} path(s))", param_hint="INPUT OUTPUT"
+        )
+    if os.path.isdir(paths[0]):
+        raise typer.BadParameter(f"{paths[0]} is a directory: encode or decode its files with -o DIR")
+    return Path(paths[0]), Path(paths[1])
+
+
+def output_suffix(image_format: Optional[str], output_quality: Optional[int], output: Optional[Path]) -> str:
+    """The extension of the image decode writes: --format's (png by default) for - and -o DIR, else the
+    output file's. A format that does not exist, or --output-quality for a lossless one, is a usage error."""
+    from sdcodec.codec.images.image_output import OutputError, check_quality, output_format
+    from sdcodec.codec.images.standard_streams import is_stream
+
+    suffix = f".{(image_format or 'png').lower().lstrip('.')}"
+    named = output is not None and not is_stream(output)
+    if named and image_format is not None and output.suffix.lower() != suffix:
+        raise typer.BadParameter("--format is for output to - or -o DIR; a file name's extension picks its format")
+    try:
+        image_type = output_format(suffix)
+        if named:
+            try:
+                image_type = output_format(output.name)
+            except OutputError:
+                return output.suffix  # reported as a runtime error, as before (exit 1)
+        check_quality(image_type, output_quality)
+    except OutputError as exc:
+        raise typer.BadParameter(str(exc), param_hint="'--format'" if image_format else "'--output-quality'") from None
+    return suffix
+
+
+def batch(work, paths, output_dir: Path, suffix: str, words, *, recursive, jobs, quiet, sdz=False) -> None:
+    """Run a batch command (codec/batch_run.py); exit 1 when any file failed."""
+    from sdcodec.codec.images.standard_streams import is_stream
+
+    if any(is_stream(p) for p in (*paths, output_dir)):
+        raise typer.BadParameter("- (stdin/stdout) is for one file: INPUT OUTPUT without -o")
+    with reported_errors():
+        from sdcodec.codec.batch_run import run_batch
+
+        all_done = run_batch(
+            work,
+            paths,
+            output_dir,
+            output_suffix=suffix,
+            label=words[0],
+            verb=words[1],
+            recursive=recursive,
+            input_suffixes={".sdz"} if sdz else None,
+            jobs=jobs,
+            quiet=quiet,
+            console=stderr,
+        )
+    if not all_done:
+        raise typer.Exit(1)
+
+
 def check_output(path: Path, force: bool, *inputs: Path) -> None:
     from sdcodec.codec.images.output_files import check_output as check
 
     check(path, force, *inputs)
 
 
+def show_version(value: bool) -> None:
+    if value:
+        from sdcodec import __version__
+
+        print(f"sdcodec {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: bool = typer.Option(
+        False, "--version", "-V", is_eager=True, callback=show_version, help="Print the version and exit."
+    ),
+) -> None:
+    """A perceptual image codec on Stable Diffusion's latent space, and its generative core."""
+
+
 @app.command()
 def encode(
-    input: Path = typer.Argument(..., help="Image to encode (any Pillow format)."),
-    output: Path = typer.Argument(..., help="The .sdz file to write."),
+    paths: list[str] = typer.Argument(  # str: reading is checked where it happens (exit 1, not 2)
+        ...,
+        metavar="PATH",
+        help="INPUT OUTPUT: an image (any Pillow format; - reads stdin) and the .sdz file to write "
+        "(- writes stdout). Or INPUT... -o DIR: any number of images, directories and glob patterns.",
+        show_default=False,
+    ),
+    output_dir: OutputDir = None,
+    recursive: Recursive = False,
+    jobs: Jobs = 1,
     model: Optional[str] = typer.Option(None, "--model", "-m", help=MODEL_HELP),
     quality: Quality = None,
     bpp: Bpp = None,
@@ -167,37 +325,64 @@ def encode(
     quiet: Quiet = False,
     max_pixels: MaxPixels = 1 << 26,
 ) -> None:
-    """Encode an image into a .sdz file."""
+    """Encode an image into a .sdz file, or many into a directory (-o DIR)."""
     rate_options_given(quality, bpp, size)
+    settings = dict(model=model, quality=quality, bpp=bpp, size=size, caption=caption, effort=effort)
+    settings.update(tune=tune.value, device=device, max_pixels=max_pixels)
+    if output_dir is not None:
+        from sdcodec.codec.batch_run import EncodeSettings, encode_file
+
+        work = functools.partial(encode_file, EncodeSettings(**settings, force=force))
+        batch(work, paths, output_dir, ".sdz", ("encoding", "encoded"), recursive=recursive, jobs=jobs, quiet=quiet)
+        return
+    input, output = single_file_paths(paths)
     with reported_errors():
+        from sdcodec.codec.images import standard_streams as streams
+
         notice = notifier(quiet)
-        check_output(output, force, input)
+        if streams.is_stream(output):
+            streams.check_stdout()
+        else:
+            check_output(output, force, *([] if streams.is_stream(input) else [input]))
         from sdcodec import encode_image
 
-        data = encode_image(
-            input,
-            model=model,
-            quality=quality,
-            bpp=bpp,
-            size=size,
-            caption=caption,
-            device=device,
-            notice=notice,
-            effort=effort,
-            tune=tune.value,
-            max_pixels=max_pixels,
-        )
+        data = encode_image(streams.stdin_image() if streams.is_stream(input) else input, notice=notice, **settings)
         from sdcodec.bitstream import describe
         from sdcodec.codec.images.output_files import write_output
 
-        write_output(output, lambda out: out.write(data), force)
-        notice(f"wrote {output}: {len(data)} bytes, {describe(data)['bpp']:.4f} bpp")
+        if streams.is_stream(output):
+            streams.write_stdout(data)
+        else:
+            write_output(output, lambda out: out.write(data), force)
+        notice(
+            f"wrote {'<stdout>' if streams.is_stream(output) else output}: {len(data)} bytes, {describe(data)['bpp']:.4f} bpp"
+        )
 
 
 @app.command()
 def decode(
-    input: Path = typer.Argument(..., help="The .sdz file to decode."),
-    output: Path = typer.Argument(..., help="Image to write; the format follows the extension."),
+    paths: list[str] = typer.Argument(  # str: reading is checked where it happens (exit 1, not 2)
+        ...,
+        metavar="PATH",
+        help="INPUT OUTPUT: a .sdz file (- reads stdin) and the image to write, its format from the "
+        "extension (- writes stdout, as --format). Or INPUT... -o DIR: any number of .sdz files, "
+        "directories and glob patterns.",
+        show_default=False,
+    ),
+    output_dir: OutputDir = None,
+    recursive: Recursive = False,
+    jobs: Jobs = 1,
+    image_format: Optional[str] = typer.Option(
+        None, "--format", help="Image format for - and -o DIR outputs: png (default), webp, jpg, avif, tiff, ..."
+    ),
+    output_quality: Optional[int] = typer.Option(
+        None,
+        "--output-quality",
+        min=1,
+        max=100,
+        help="Quality of a lossy output format (1-100). Without it WebP is written lossless, "
+        "JPEG at 95 with 4:4:4 chroma, AVIF at 90 with 4:4:4; PNG and TIFF are always lossless.",
+    ),
     model: Optional[str] = typer.Option(
         None, "--model", "-m", help="Model SPEC; a full SD pipeline also enables restoration."
     ),
@@ -215,39 +400,63 @@ def decode(
     quiet: Quiet = False,
     max_pixels: MaxPixels = 1 << 26,
 ) -> None:
-    """Decode a .sdz file into an image."""
-    with reported_errors():
-        notice = notifier(quiet)
-        check_output(output, force, input)
-        from sdcodec.codec.image_codec import decode_image, read_file
-        from sdcodec.codec.images.output_files import save_image
+    """Decode a .sdz file into an image, or many into a directory (-o DIR)."""
+    settings = dict(model=model, decoder=decoder, restore_steps=restore_steps, consistency=not no_consistency)
+    settings.update(device=device, max_pixels=max_pixels)
+    if output_dir is not None:
+        suffix = output_suffix(image_format, output_quality, None)
+        from sdcodec.codec.batch_run import DecodeSettings, decode_file
 
-        image = decode_image(
-            read_file(input),
-            model=model,
-            decoder=decoder,
-            restore_steps=restore_steps,
-            consistency=not no_consistency,
-            device=device,
-            notice=notice,
-            max_pixels=max_pixels,
+        work = functools.partial(decode_file, DecodeSettings(**settings, force=force, output_quality=output_quality))
+        batch(
+            work,
+            paths,
+            output_dir,
+            suffix,
+            ("decoding", "decoded"),
+            recursive=recursive,
+            jobs=jobs,
+            quiet=quiet,
+            sdz=True,
         )
-        save_image(image, output, force, notice)
-        notice(f"wrote {output}: {image.width}x{image.height} {image.mode}")
+        return
+    input, output = single_file_paths(paths)
+    suffix = output_suffix(image_format, output_quality, output)
+    with reported_errors():
+        from sdcodec.codec.images import standard_streams as streams
+        from sdcodec.codec.images.image_output import image_file_bytes, output_format
+        from sdcodec.codec.images.output_files import write_output
+
+        notice = notifier(quiet)
+        to_stdout = streams.is_stream(output)
+        image_type = output_format(suffix if to_stdout else output.name)
+        if to_stdout:
+            streams.check_stdout()
+        else:
+            check_output(output, force, *([] if streams.is_stream(input) else [input]))
+        from sdcodec.codec.image_codec import decode_image
+
+        image = decode_image(streams.read_bytes(input), notice=notice, **settings)
+        data, mode = image_file_bytes(image, image_type, quality=output_quality, notice=notice)
+        if to_stdout:
+            streams.write_stdout(data)
+        else:
+            write_output(output, lambda out: out.write(data), force)
+        notice(f"wrote {'<stdout>' if to_stdout else output}: {image.width}x{image.height} {mode} {image_type}")
 
 
 @app.command()
 def info(
-    input: Path = typer.Argument(..., help="The .sdz file to describe."),
+    input: Path = typer.Argument(..., help="The .sdz file to describe (- reads stdin)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Describe a .sdz file without decoding it."""
     with reported_errors():
         from sdcodec.bitstream import describe
         from sdcodec.codec.diffusion.parameters import caption_parameters
-        from sdcodec.codec.image_codec import read_file
+        from sdcodec.codec.images.standard_streams import read_bytes
 
-        facts = describe(read_file(input))
+        facts = describe(read_bytes(input))
         generation = caption_parameters(facts["caption"])  # a .sdz from gen: its A1111 parameters
         if generation is not None:
             facts["generation_parameters"] = generation
@@ -310,7 +519,12 @@ GenModel = Annotated[Optional[str], typer.Option("--model", "-m", help=GEN_MODEL
 SdzQuality = Annotated[
     Optional[int], typer.Option("--quality", "-Q", min=1, max=100, help="For .sdz output, as in encode.")
 ]
-SdzBpp = Annotated[Optional[float], typer.Option("--bpp", min=0.0, help="For .sdz output: ceiling in bits per pixel.")]
+SdzBpp = Annotated[
+    Optional[float],
+    typer.Option(
+        "--bpp", parser=positive_float, metavar="BPP", help="For .sdz output: ceiling in bits per pixel (> 0)."
+    ),
+]
 SdzSize = Annotated[Optional[int], typer.Option("--size", min=1, help="For .sdz output: ceiling in bytes.")]
 SdzCaption = Annotated[
     Optional[str],
@@ -322,19 +536,11 @@ SdzCaption = Annotated[
 
 @contextlib.contextmanager
 def step_progress(quiet: bool) -> Iterator[Optional[Callable[[int, int], None]]]:
-    """Per-step progress on stderr: a bar on a terminal, one line per step otherwise; none with -q."""
-    if quiet:
-        yield None
-        return
-    if not stderr.is_terminal:
-        yield lambda done, total: stderr.print(f"step {done}/{total}", style="dim", markup=False)
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    """Denoising steps on stderr (codec/progress.py: a bar on a terminal, a line now and then otherwise)."""
+    from sdcodec.codec.progress import Progress
 
-    columns = (TextColumn("denoising"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=stderr, transient=True) as bar:
-        task = bar.add_task("denoising", total=None)
-        yield lambda done, total: bar.update(task, completed=done, total=total)
+    with Progress("denoising step", quiet=quiet, console=stderr, transient=True) as bar:
+        yield None if quiet else lambda done, total: bar.update(done, total)
 
 
 def run_generation(

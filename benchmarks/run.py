@@ -25,11 +25,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from sdcodec.benchmarks.codecs import CODEC_NAMES, Codec, make_codecs
 from sdcodec.benchmarks.metrics import MetricSuite
 from sdcodec.codec.errors import ImageReadError, SdcodecError
+from sdcodec.codec.progress import Progress
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".ppm", ".pgm", ".bmp", ".tif", ".tiff", ".webp"}
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -242,12 +242,11 @@ class _Bench:
 
     def __init__(self, codecs: Sequence[Codec], metrics: MetricSuite, cache: ResultCache, progress: Progress | None):
         self.codecs, self.metrics, self.cache, self.progress = codecs, metrics, cache, progress
-        self.task = progress.add_task("benchmark", total=None) if progress else None
         self.warm: dict[str, float] = {}
 
     def advance(self, description: str) -> None:
         if self.progress:
-            self.progress.update(self.task, advance=1, description=description)
+            self.progress.advance(description)
 
     def record(self, codec: Codec, image: BenchImage, knob: int) -> dict:
         cached = self.cache.load(image, codec, knob)
@@ -346,19 +345,11 @@ def run_bench(
     per_image = sum(len(c.knobs) for c in available)
     if subject_codec:
         per_image += len(subject_codec.knobs) * len(baselines)
-    console = Console(stderr=True, quiet=quiet)
-    progress = Progress(
-        TextColumn("{task.description:<28}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        disable=quiet,
-    )
+    # A bar on a terminal, a line every few seconds in a log (codec/progress.py).
+    progress = Progress("benchmark", quiet=quiet, console=Console(stderr=True, highlight=False, soft_wrap=True))
     with progress:
         bench = _Bench(codec_objects, metrics, cache, progress)
-        progress.update(bench.task, total=per_image * len(images))
+        progress.update(total=per_image * len(images))
         for image in images:
             for codec in ([subject_codec] if subject_codec else []) + baselines:
                 for knob in codec.knobs:

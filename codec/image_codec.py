@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -130,7 +131,7 @@ def encode_image(
     effort: int = DEFAULT_EFFORT,
     tune: str = "psnr",
 ) -> bytes:
-    """Encode an image (path or PIL image) into .sdz bytes with the autoencoder named by ``model``.
+    """Encode an image (path, binary file object, encoded file bytes or PIL image) into .sdz bytes with the autoencoder named by ``model``.
 
     ``max_pixels`` is the input ceiling, checked from the image header before pixels are read
     and before the model is loaded (an oversized image raises ``ImageReadError``).
@@ -241,7 +242,7 @@ def unpack_file(data: bytes, *, max_pixels: int = bitstream.DEFAULT_MAX_PIXELS):
 
 
 def decode_image(
-    data: bytes,
+    data: bytes | str | Path,
     *,
     model: str | None = None,
     decoder: str | None = None,
@@ -251,7 +252,7 @@ def decode_image(
     notice: Notice = _silent,
     max_pixels: int = bitstream.DEFAULT_MAX_PIXELS,
 ) -> Image.Image:
-    """Decode .sdz bytes to a PIL image (RGB, or RGBA when the file kept an alpha plane).
+    """Decode a .sdz file (its bytes, or a path) to a PIL image (RGB, or RGBA when the file kept an alpha plane).
 
     ``decoder`` picks the VAE decoder (any of the file's latent space, e.g. ``taesd:DIR`` for a
     fast preview); ``model`` is the full pipeline used for restoration (and the decoder when
@@ -260,6 +261,7 @@ def decode_image(
     Every defect of the file, its alpha plane included, raises a ``bitstream.BitstreamError``
     before any model is loaded.
     """
+    data = _sdz_bytes(data)
     q, sdz, latent, alpha = unpack_file(data, max_pixels=max_pixels)
     latent = torch.from_numpy(latent)
     spec = _decoder_spec(sdz, model, decoder)
@@ -280,6 +282,15 @@ def decode_image(
         pixels = autoencoder.decode(latent[None].float())
     pixels = image_io.crop(pixels, sdz.height, sdz.width)
     return image_io.to_pil(pixels, alpha)
+
+
+def _sdz_bytes(data) -> bytes:
+    """The bytes of a .sdz given as bytes (or bytearray, memoryview) or as a path (str, os.PathLike)."""
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data)
+    if isinstance(data, (str, os.PathLike)):
+        return read_file(data)
+    raise TypeError(f"decode_image takes .sdz bytes or a path, not {type(data).__name__}")
 
 
 def read_file(path: str | Path) -> bytes:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -53,9 +54,10 @@ class LoadedImage:
 
 
 def load_image(
-    source: str | Path | IO[bytes] | Image.Image, *, max_pixels: int | None = bitstream.DEFAULT_MAX_PIXELS
+    source: str | Path | IO[bytes] | bytes | Image.Image, *, max_pixels: int | None = bitstream.DEFAULT_MAX_PIXELS
 ) -> LoadedImage:
-    """Read a file (or take a Pillow image) and return it upright, as 8-bit RGB plus optional alpha.
+    """Read a file (a path, a binary file object or the file's bytes; or take a Pillow image) and return
+    it upright, as 8-bit RGB plus optional alpha.
 
     ``max_pixels`` is the input ceiling (None: the default, ``bitstream.DEFAULT_MAX_PIXELS``),
     checked on the size the file's header declares before any pixel is decoded. It takes the
@@ -64,6 +66,12 @@ def load_image(
     missing, not an image, truncated or corrupt, above the ceiling, or in an unconvertible mode.
     """
     ceiling = bitstream.DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
+    if isinstance(source, (bytes, bytearray, memoryview)):  # an encoded image file's bytes
+        source = _named_stream(bytes(source), "<bytes>")
+    elif not isinstance(source, (str, os.PathLike, Image.Image)) and not hasattr(source, "read"):
+        raise TypeError(
+            f"an image is a path, a binary file object, encoded bytes or a PIL image, not {type(source).__name__}"
+        )
     if isinstance(source, Image.Image):
         _check_ceiling(source.size, ceiling, "<image>")
         with pillow_limit_at_least(ceiling):
@@ -94,6 +102,12 @@ def load_image(
     except Exception as exc:  # Pillow's decoders raise SyntaxError, ValueError, struct.error, EOFError...
         reason = f"corrupt image data ({type(exc).__name__}: {exc})"
     raise ImageReadError(_one_line(f"cannot read image {name}: {reason}"))
+
+
+def _named_stream(data: bytes, name: str) -> io.BytesIO:
+    stream = io.BytesIO(data)
+    stream.name = name  # what errors call the image
+    return stream
 
 
 def _check_ceiling(size: tuple[int, int], ceiling: int, name: str) -> None:

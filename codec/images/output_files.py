@@ -155,19 +155,14 @@ def _write_through_part_file(path: Path, write: Callable[[BinaryIO], None], forc
         temporary.unlink(missing_ok=True)
 
 
-def save_image(image, path: Path, force: bool, notice: Callable[[str], None]) -> None:
-    """Save an image in the format its extension names; formats without alpha get it flattened (with a notice)."""
-    from PIL import Image
+def save_image(image, path: Path, force: bool, notice: Callable[[str], None], *, quality: int | None = None) -> str:
+    """Save an image in the format its extension names (see ``image_output``); returns the mode saved.
 
-    extension = Path(path).suffix.lower()
-    if extension not in Image.registered_extensions():
-        raise OutputError(
-            f"cannot tell the image format from {Path(path).name!r}; use an extension such as .png, .webp or .jpg"
-        )
-    image_format = Image.registered_extensions()[extension]
-    if image_format == "SDZ":
-        raise OutputError("decode writes an image; use an image extension such as .png for the output")
-    if image.mode == "RGBA" and image_format in ("JPEG", "BMP", "PPM"):
-        notice(f"{image_format} has no alpha channel: the image is saved without its transparency")
-        image = image.convert("RGB")
-    write_output(path, lambda out: image.save(out, format=image_format), force)
+    Formats without alpha get an RGBA image flattened to RGB, with a notice: the mode returned
+    is then RGB, what the file holds.
+    """
+    from sdcodec.codec.images.image_output import image_file_bytes, output_format
+
+    data, mode = image_file_bytes(image, output_format(Path(path).name), quality=quality, notice=notice)
+    write_output(path, lambda out: out.write(data), force)
+    return mode

@@ -1,0 +1,233 @@
+"""The command line as users of cwebp, cjxl and ImageMagick expect it: --version, short usage errors,
+``-`` for stdin/stdout, several files per call, progress that suits the terminal (issue 12)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+import sdcodec
+from sdcodec.cli import app
+
+runner = CliRunner()
+
+
+def run(*args, **kwargs):
+    return runner.invoke(app, [str(a) for a in args], **kwargs)
+
+
+def sdcodec_process(*args, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    """A real ``sdcodec`` process (bytes in and out: stdout may carry an image)."""
+    return subprocess.run(
+        [sys.executable, "-m", "sdcodec.cli", *map(str, args)], input=stdin, capture_output=True, timeout=300
+    )
+
+
+@pytest.fixture
+def photo(tmp_path):
+    path = tmp_path / "photo.png"
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, size=(24, 32, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+# --- version and usage errors -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("flag", ["-V", "--version"])
+def test_version_prints_the_installed_version(flag):
+    result = sdcodec_process(flag)
+    assert result.returncode == 0 and result.stdout.decode() == f"sdcodec {sdcodec.__version__}\n"
+
+
+@pytest.mark.parametrize(
+    "args, named",
+    [
+        (("encode", "a.png", "b.sdz", "--device", "tpu"), "tpu"),
+        (("encode", "a.png", "b.sdz", "--bpp", "0"), "--bpp"),
+        (("encode", "a.png", "b.sdz", "--bpp", "nan"), "--bpp"),
+        (("encode", "a.png", "b.sdz", "--quality", "0"), "--quality"),
+        (("decode", "a.sdz", "b.png", "--device", "gpu"), "gpu"),
+        (("gen", "a cat", "--bpp", "-1", "-o", "x.sdz"), "--bpp"),
+        (("frobnicate",), "frobnicate"),
+    ],
+)
+def test_usage_errors_are_two_lines_and_exit_2(args, named):
+    result = sdcodec_process(*args)
+    lines = result.stderr.decode().strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 2, result.stderr
+    assert lines[0].startswith("error: ") and named in lines[0] and "--help" in lines[1]
+    assert result.stdout == b""
+
+
+def test_bpp_help_states_the_range_it_accepts():
+    text = run("encode", "--help").stdout
+    assert "x>=0.0" not in text and "(> 0)" in text
+
+
+def test_device_names_torch_knows_pass_the_usage_check(tmp_path, photo, tiny_vae_dir):
+    result = run("encode", photo, tmp_path / "x.sdz", "-m", tiny_vae_dir, "--device", "CPU", "-q")
+    assert result.exit_code == 0 and (tmp_path / "x.sdz").exists()
+
+
+def test_info_columns_line_up(tmp_path):
+    """Every value starts in the same column, however long the key (restore_guidance is the longest)."""
+    from sdcodec.codec.coding import latent_coder
+
+    sdz = tmp_path / "x.sdz"
+    sdz.write_bytes(
+        latent_coder.encode_latent(
+            np.zeros((4, 2, 2)), step=1.0, latent_space="sd1", width=16, height=16, restore_steps=2, caption="a b"
+        )
+    )
+    lines = run("info", sdz).stdout.splitlines()
+    keys = [line.split()[0] for line in lines]
+    assert "restore_guidance" in keys and "caption" in keys
+    value_columns = {line.index(key) + len(key) + 2 for line, key in zip(lines, keys)}
+    assert len(value_columns) == 1, lines
+    assert lines[keys.index("caption")].endswith("  a b")
+
+
+# --- "-" as standard input and output (real processes: the bytes on stdout are the product) -----
+
+
+def test_stdin_to_stdout_round_trip_keeps_stdout_clean(photo, tiny_vae_dir):
+    encoded = sdcodec_process("encode", "-", "-", "-m", tiny_vae_dir, stdin=photo.read_bytes())
+    assert encoded.returncode == 0 and encoded.stdout[:3] == b"SDZ"
+    assert b"wrote <stdout>" in encoded.stderr  # the notices went to stderr
+    assert sdcodec.decode_image(encoded.stdout, model=str(tiny_vae_dir)).size == (32, 24)
+    described = sdcodec_process("info", "-", stdin=encoded.stdout)
+    assert described.returncode == 0 and b"width  32" in described.stdout
+    decoded = sdcodec_process("decode", "-", "-", "-m", tiny_vae_dir, "--format", "webp", stdin=encoded.stdout)
+    assert decoded.returncode == 0 and decoded.stdout[8:12] == b"WEBP"
+    with Image.open(__import__("io").BytesIO(decoded.stdout)) as image:
+        assert image.format == "WEBP" and image.size == (32, 24)
+
+
+def test_encode_to_stdout_writes_exactly_the_file(tmp_path, photo, tiny_vae_dir):
+    assert run("encode", photo, tmp_path / "x.sdz", "-m", tiny_vae_dir, "-q").exit_code == 0
+    piped = sdcodec_process("encode", photo, "-", "-m", tiny_vae_dir, "-q")
+    assert piped.returncode == 0 and piped.stderr == b""
+    assert piped.stdout == (tmp_path / "x.sdz").read_bytes()
+    assert not (tmp_path / "-").exists() and not (photo.parent / "-").exists()
+
+
+def test_decode_to_stdout_is_png_by_default(tmp_path, photo, tiny_vae_dir):
+    sdz = tmp_path / "x.sdz"
+    run("encode", photo, sdz, "-m", tiny_vae_dir, "-q")
+    result = run("decode", sdz, "-", "-m", tiny_vae_dir, "-q")
+    assert result.exit_code == 0 and result.stdout_bytes[:8] == b"\x89PNG\r\n\x1a\n" and result.stderr == ""
+
+
+def test_binary_output_is_not_written_to_a_terminal(photo, tiny_vae_dir):
+    import os
+    import pty
+
+    primary, secondary = pty.openpty()
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "sdcodec.cli", "encode", str(photo), "-", "-m", str(tiny_vae_dir)],
+            stdout=secondary,
+            stderr=subprocess.PIPE,
+            timeout=300,
+        )
+    finally:
+        os.close(secondary)
+        os.close(primary)
+    assert result.returncode == 1 and b"terminal" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_bad_stdin_is_one_line_naming_stdin(tiny_vae_dir):
+    result = sdcodec_process("encode", "-", "-", "-m", tiny_vae_dir, stdin=b"not an image")
+    lines = result.stderr.decode().strip().splitlines()
+    assert result.returncode == 1 and result.stdout == b"" and len(lines) == 1 and "<stdin>" in lines[0]
+
+
+# --- the Python API -------------------------------------------------------------------------------
+
+
+def test_decode_image_takes_a_path_and_encode_image_takes_file_bytes(tmp_path, photo, tiny_vae_dir):
+    from pathlib import Path
+
+    model = str(tiny_vae_dir)
+    data = sdcodec.encode_image(photo.read_bytes(), model=model)  # the PNG file's bytes
+    assert data == sdcodec.encode_image(photo, model=model)
+    sdz = tmp_path / "x.sdz"
+    sdz.write_bytes(data)
+    for source in (sdz, str(sdz), data, bytearray(data)):
+        assert sdcodec.decode_image(source, model=model).size == (32, 24)
+    with pytest.raises(sdcodec.SdcodecError, match="cannot read tmp|no such file|cannot read"):
+        sdcodec.decode_image(Path(tmp_path / "missing.sdz"), model=model)
+    with pytest.raises(TypeError, match="not int"):
+        sdcodec.decode_image(42, model=model)
+
+
+def test_encode_image_error_on_garbage_bytes_is_short():
+    garbage = bytes(range(256)) * 40
+    with pytest.raises(sdcodec.ImageReadError) as caught:
+        sdcodec.encode_image(garbage, model="no-model-needed-first")
+    assert str(caught.value) == "cannot read image <bytes>: not an image file (format not recognised)"
+    with pytest.raises(TypeError, match="not int"):
+        sdcodec.encode_image(7)
+
+
+def test_register_gives_the_pillow_plugin_its_model(tmp_path, photo, tiny_vae_dir):
+    sdz = tmp_path / "x.sdz"
+    sdz.write_bytes(sdcodec.encode_image(photo, model=str(tiny_vae_dir)))
+    try:
+        sdcodec.register(model=str(tiny_vae_dir))
+        with Image.open(sdz) as image:
+            image.load()
+            assert image.size == (32, 24) and image.mode == "RGB"
+    finally:
+        sdcodec.register()
+
+
+# --- decoding to lossy formats --------------------------------------------------------------------
+
+
+@pytest.fixture
+def sdz_file(tmp_path, photo, tiny_vae_dir):
+    sdz = tmp_path / "x.sdz"
+    assert run("encode", photo, sdz, "-m", tiny_vae_dir, "-q").exit_code == 0
+    return sdz
+
+
+def test_webp_output_is_lossless_unless_a_quality_is_given(tmp_path, sdz_file, tiny_vae_dir):
+    lossless, lossy, png = tmp_path / "a.webp", tmp_path / "b.webp", tmp_path / "c.png"
+    for output, extra in ((lossless, ()), (lossy, ("--output-quality", 40)), (png, ())):
+        assert run("decode", sdz_file, output, "-m", tiny_vae_dir, *extra).exit_code == 0
+    assert lossless.read_bytes()[12:16] == b"VP8L" and lossy.read_bytes()[12:16] == b"VP8 "
+    np.testing.assert_array_equal(np.asarray(Image.open(lossless)), np.asarray(Image.open(png)))
+
+
+def test_jpeg_output_quality_is_used_and_stated_in_help(tmp_path, sdz_file, tiny_vae_dir):
+    fine, coarse = tmp_path / "fine.jpg", tmp_path / "coarse.jpg"
+    assert run("decode", sdz_file, fine, "-m", tiny_vae_dir).exit_code == 0
+    assert run("decode", sdz_file, coarse, "-m", tiny_vae_dir, "--output-quality", 20).exit_code == 0
+    assert coarse.stat().st_size < fine.stat().st_size
+    help_text = " ".join(run("decode", "--help").stdout.split())
+    assert "--output-quality" in help_text and "WebP is written lossless" in help_text
+
+
+def test_output_quality_for_a_lossless_format_is_a_usage_error(tmp_path, sdz_file, tiny_vae_dir):
+    result = run("decode", sdz_file, tmp_path / "x.png", "-m", tiny_vae_dir, "--output-quality", 80)
+    assert result.exit_code == 2 and "PNG" in result.stderr and not (tmp_path / "x.png").exists()
+
+
+def test_alpha_file_to_jpeg_reports_the_mode_saved(tmp_path, tiny_vae_dir):
+    rgba = np.zeros((12, 20, 4), np.uint8)
+    rgba[..., 3] = np.arange(20, dtype=np.uint8) * 12
+    source, sdz, jpeg = tmp_path / "rgba.png", tmp_path / "rgba.sdz", tmp_path / "rgba.jpg"
+    Image.fromarray(rgba, "RGBA").save(source)
+    assert run("encode", source, sdz, "-m", tiny_vae_dir).exit_code == 0
+    result = run("decode", sdz, jpeg, "-m", tiny_vae_dir)
+    assert result.exit_code == 0 and "transparency" in result.stderr
+    wrote = next(line for line in result.stderr.splitlines() if line.startswith("wrote"))
+    assert " RGB " in wrote and "RGBA" not in wrote and Image.open(jpeg).mode == "RGB"
