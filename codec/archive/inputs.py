@@ -1,0 +1,145 @@
+"""Where a job's inputs are and where their outputs go, through pyarrow filesystems.
+
+A source is a file, a directory (its files, recursively), a glob (``photos/*/*.jpg``), or a
+Parquet/CSV manifest listing paths or URIs (column ``path``, ``uri`` or ``input``; an optional
+``output`` column names each output). Local paths and ``s3://``/``gs://`` URIs work alike: pyarrow
+resolves the filesystem from the URI and the credentials of the machine that runs the job.
+This is a small listing of its own; the single-machine batch mode's ``expand_inputs`` covers
+local paths with the same rules.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import posixpath
+from dataclasses import dataclass
+
+from sdcodec.codec.errors import SdcodecError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm", ".pgm")
+SDZ_SUFFIXES = (".sdz",)
+MANIFEST_SUFFIXES = (".parquet", ".csv")
+MANIFEST_COLUMNS = ("path", "uri", "input")
+_GLOB_CHARACTERS = "*?["
+
+
+@dataclass(frozen=True)
+class Row:
+    """One unit of work: read ``input``, write ``output`` (both URIs or local paths)."""
+
+    input: str
+    output: str
+
+
+def filesystem_of(uri: str):
+    """(pyarrow filesystem, path inside it) for a local path or a URI such as ``s3://bucket/key``."""
+    from pyarrow import fs
+
+    if "://" not in uri:
+        import os
+
+        return fs.LocalFileSystem(), os.path.abspath(uri)
+    try:
+        return fs.FileSystem.from_uri(uri)
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a bad or unreachable URI
+        raise SdcodecError(f"cannot open {uri}: {exc}") from None
+
+
+def _join(base: str, relative: str) -> str:
+    return base.rstrip("/") + "/" + relative if base else relative
+
+
+def _scheme_prefix(uri: str) -> str:
+    """``s3://`` for ``s3://bucket/key``, '' for a local path (paths from pyarrow lack the scheme)."""
+    return uri.split("://", 1)[0] + "://" if "://" in uri else ""
+
+
+def _list_files(filesystem, directory: str, recursive: bool) -> list[str]:
+    from pyarrow import fs
+
+    selector = fs.FileSelector(directory, recursive=recursive)
+    return sorted(info.path for info in filesystem.get_file_info(selector) if info.type == fs.FileType.File)
+
+
+def _manifest_rows(uri: str) -> list[tuple[str, str | None]]:
+    """(input, output or None) for each row of a Parquet/CSV manifest."""
+    import pyarrow.csv
+    import pyarrow.parquet
+
+    filesystem, path = filesystem_of(uri)
+    try:
+        with filesystem.open_input_file(path) as stream:
+            table = pyarrow.parquet.read_table(stream) if path.endswith(".parquet") else pyarrow.csv.read_csv(stream)
+    except Exception as exc:  # noqa: BLE001 - an unreadable manifest is one line, whatever pyarrow raised
+        raise SdcodecError(f"cannot read the manifest {uri}: {exc}") from None
+    column = next((name for name in MANIFEST_COLUMNS if name in table.column_names), None)
+    if column is None:
+        raise SdcodecError(f"the manifest {uri} has no column named {', '.join(MANIFEST_COLUMNS[:-1])} or input")
+    inputs = [str(value) for value in table.column(column).to_pylist()]
+    outputs = table.column("output").to_pylist() if "output" in table.column_names else [None] * len(inputs)
+    return list(zip(inputs, outputs))
+
+
+def _expand(source: str, suffixes: tuple[str, ...], recursive: bool) -> list[tuple[str, str]]:
+    """(input URI, output name relative to the output directory) for one source."""
+    filesystem, path = filesystem_of(source)
+    prefix = _scheme_prefix(source)
+    if any(c in path for c in _GLOB_CHARACTERS):
+        parts = path.split("/")
+        first_magic = next(i for i, part in enumerate(parts) if any(c in part for c in _GLOB_CHARACTERS))
+        base = "/".join(parts[:first_magic]) or "/"
+        matches = [p for p in _list_files(filesystem, base, recursive=True) if fnmatch.fnmatchcase(p, path)]
+        return [(prefix + p, posixpath.relpath(p, base)) for p in matches]
+    from pyarrow import fs
+
+    kind = filesystem.get_file_info(path).type
+    if kind == fs.FileType.NotFound:
+        raise SdcodecError(f"no such file or directory: {source}")
+    if kind == fs.FileType.Directory:
+        files = [p for p in _list_files(filesystem, path, recursive) if p.lower().endswith(suffixes)]
+        return [(prefix + p, posixpath.relpath(p, path)) for p in files]
+    return [(source if prefix else path, posixpath.basename(path))]
+
+
+def _with_suffix(name: str, suffix: str) -> str:
+    stem, _ = posixpath.splitext(name)
+    return stem + suffix
+
+
+def _pairs(sources: list[str], suffixes: tuple[str, ...], recursive: bool) -> list[tuple[str, str]]:
+    """(input URI, output name) for every source, manifests read row by row."""
+    pairs: list[tuple[str, str]] = []
+    for source in sources:
+        if source.lower().endswith(MANIFEST_SUFFIXES) and not any(c in source for c in _GLOB_CHARACTERS):
+            for input_uri, output in _manifest_rows(source):
+                pairs.append((input_uri, output or posixpath.basename(input_uri.split("://")[-1])))
+        else:
+            pairs.extend(_expand(source, suffixes, recursive))
+    if not pairs:
+        raise SdcodecError("no input files found in " + ", ".join(sources))
+    return pairs
+
+
+def list_rows(
+    sources: list[str], output_dir: str, *, output_suffix: str, input_suffixes: tuple[str, ...], recursive: bool = True
+) -> list[Row]:
+    """The (input, output) pairs of a job, in a stable order; two inputs mapping to one output are an error.
+
+    ``input_suffixes`` filters directory listings (a file or glob named explicitly is always taken);
+    outputs keep the input's path relative to its directory or glob base, with ``output_suffix``.
+    """
+    rows, seen = [], {}
+    for input_uri, relative in _pairs(sources, input_suffixes, recursive):
+        output = relative if "://" in relative or relative.startswith("/") else _join(output_dir, relative)
+        output = _with_suffix(output, output_suffix)
+        if output in seen and seen[output] != input_uri:
+            raise SdcodecError(f"{seen[output]} and {input_uri} would both be written to {output}")
+        if output not in seen:
+            seen[output] = input_uri
+            rows.append(Row(input_uri, output))
+    return rows
+
+
+def list_files(sources: list[str], *, suffixes: tuple[str, ...], recursive: bool = True) -> list[str]:
+    """Input URIs only (for readers such as ``read_sdz``), same rules as ``list_rows``."""
+    return list(dict.fromkeys(input_uri for input_uri, _ in _pairs(sources, suffixes, recursive)))

@@ -1,0 +1,152 @@
+"""Encode or decode a collection on Ray Data: rows of URIs -> actors that hold the model -> a manifest.
+
+Only URIs travel through Ray's object store: each actor reads its inputs from storage and writes
+its outputs there, so the object store holds rows of a few hundred bytes, never pixels, and a
+small ``object_store_memory`` suffices for any collection. Each actor loads the model once
+(``map_batches`` with a callable class) and gets one GPU when the cluster has GPUs, CPUs otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from sdcodec.codec.archive import manifest
+from sdcodec.codec.archive.inputs import Row
+
+DEFAULT_OBJECT_STORE_MB = 256  # a local start's object store: rows are small (see the module docstring)
+DEFAULT_BATCH_SIZE = 4  # rows per actor call: small, so work spreads evenly and progress is frequent
+
+
+@dataclass
+class JobSummary:
+    """What a job did: rows done now, rows skipped as already done and intact, rows that failed."""
+
+    done: int
+    skipped: int
+    failed: int
+    manifest: str
+
+
+class RowWorker:
+    """A Ray Data actor: loads the model in ``__init__`` (once per actor), then works batches of rows."""
+
+    def __init__(self, kind: str, options: dict, preload: str | None, threads: int):
+        import torch
+
+        from sdcodec.codec.archive.row_work import ROW_FUNCTIONS
+
+        torch.set_num_threads(max(1, threads))
+        self.work = ROW_FUNCTIONS[kind]
+        self.options = options
+        if preload is not None:  # the model cache then serves every row of this actor
+            from sdcodec.codec.autoencoders import load_autoencoder
+
+            load_autoencoder(preload, device=options.get("device", "auto"))
+
+    def __call__(self, batch):
+        import pyarrow as pa
+
+        rows = [self.work(i, o, self.options) for i, o in zip(batch["input"].to_pylist(), batch["output"].to_pylist())]
+        return pa.Table.from_pylist(rows, schema=manifest.SCHEMA)
+
+
+def start_ray(address: str | None, object_store_mb: int, num_cpus: int | None = None) -> None:
+    """Connect to ``address`` (a cluster, or ``auto``), or start a local Ray with a bounded object store."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    if address:
+        ray.init(address=address, log_to_driver=False)
+    else:
+        ray.init(
+            num_cpus=num_cpus,
+            object_store_memory=object_store_mb * 1024 * 1024,
+            include_dashboard=False,
+            log_to_driver=False,
+        )
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+
+
+def _actor_resources(actors: int | None) -> tuple[int, float, float]:
+    """(actors, CPUs per actor, GPUs per actor): one GPU each where the cluster has GPUs, else its CPUs shared."""
+    import ray
+
+    resources = ray.cluster_resources()
+    gpus, cpus = int(resources.get("GPU", 0)), int(resources.get("CPU", 1))
+    if gpus:
+        return actors or gpus, 1.0, 1.0
+    count = actors or max(1, cpus)
+    return count, max(1.0, cpus // count), 0.0
+
+
+def _reusable(previous: list[dict], rows: list[Row]) -> dict[str, dict]:
+    """Earlier rows whose outputs are intact, checked in parallel threads (reads release the GIL)."""
+    wanted = {row.input: row.output for row in rows}
+    candidates = [r for r in previous if wanted.get(r["input"]) == r["output"]]
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        intact = list(pool.map(manifest.is_intact, candidates))
+    return {row["input"]: row for row, ok in zip(candidates, intact) if ok}
+
+
+def run_job(
+    kind: str,
+    rows: list[Row],
+    options: dict,
+    manifest_uri: str,
+    *,
+    preload: str | None = None,
+    address: str | None = None,
+    actors: int | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    object_store_mb: int = DEFAULT_OBJECT_STORE_MB,
+    num_cpus: int | None = None,
+    redo: bool = False,
+    notice: Callable[[str], None] = lambda message: None,
+) -> JobSummary:
+    """Work every row not already done (``kind`` is ``encode`` or ``decode``) and write the manifest.
+
+    A row is already done when the manifest at ``manifest_uri`` has it without error and its output
+    still has the recorded SHA-256 (``redo`` ignores the manifest). ``options`` are the keyword
+    arguments of ``sdcodec.encode_image`` / ``decode_image``; ``preload`` is the model SPEC each
+    actor loads before its first row.
+    """
+    kept = {} if redo else _reusable(manifest.read_manifest(manifest_uri), rows)
+    todo = [row for row in rows if row.input not in kept]
+    notice(f"{len(rows)} inputs: {len(kept)} already done, {len(todo)} to {kind}")
+    failed = done = 0
+    with manifest.ManifestWriter(manifest_uri) as writer:
+        writer.write(list(kept.values()))
+        if todo:
+            for batch in _ray_batches(
+                kind, todo, options, preload, address, actors, batch_size, object_store_mb, num_cpus
+            ):
+                written = batch.to_pylist()
+                writer.write(written)
+                done += len(written)
+                failed += sum(1 for row in written if row["error"])
+                notice(f"{done}/{len(todo)} {kind}d, {failed} failed")
+    return JobSummary(done=done - failed, skipped=len(kept), failed=failed, manifest=manifest_uri)
+
+
+def _ray_batches(kind, todo, options, preload, address, actors, batch_size, object_store_mb, num_cpus):
+    """The result rows as pyarrow tables, streamed as the actors finish them."""
+    import ray
+
+    start_ray(address, object_store_mb, num_cpus)
+    count, cpus_per_actor, gpus_per_actor = _actor_resources(actors)
+    items = [{"input": row.input, "output": row.output} for row in todo]
+    dataset = ray.data.from_items(items, override_num_blocks=max(1, min(len(items), 4 * count)))
+    results = dataset.map_batches(
+        RowWorker,
+        fn_constructor_kwargs={"kind": kind, "options": options, "preload": preload, "threads": int(cpus_per_actor)},
+        batch_size=batch_size,
+        batch_format="pyarrow",
+        concurrency=min(count, len(items)),
+        num_cpus=cpus_per_actor,
+        num_gpus=gpus_per_actor,
+    )
+    yield from results.iter_batches(batch_format="pyarrow", batch_size=None)
