@@ -54,10 +54,14 @@ class RowWorker:
 
 def start_ray(address: str | None, object_store_mb: int, num_cpus: int | None = None) -> None:
     """Connect to ``address`` (a cluster, or ``auto``), or start a local Ray with a bounded object store."""
+    import os
+
     import ray
+    import ray.data
 
     if ray.is_initialized():
         return
+    address = address or os.environ.get("RAY_ADDRESS")
     if address:
         ray.init(address=address, log_to_driver=False)
     else:
