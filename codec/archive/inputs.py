@@ -1,6 +1,7 @@
 """Where a job's inputs are and where their outputs go, through pyarrow filesystems.
 
-A source is a file, a directory (its files, recursively), a glob (``photos/*/*.jpg``), or a
+A source is a file, a directory (its files, recursively), a glob (``photos/*/*.jpg``,
+``photos/**/*.png``), or a
 Parquet/CSV manifest listing paths or URIs (column ``path``, ``uri`` or ``input``; an optional
 ``output`` column names each output). Local paths and ``s3://``/``gs://`` URIs work alike: pyarrow
 resolves the filesystem from the URI and the credentials of the machine that runs the job.
@@ -80,6 +81,15 @@ def _manifest_rows(uri: str) -> list[tuple[str, str | None]]:
     return list(zip(inputs, outputs))
 
 
+def _glob_match(names: list[str], patterns: list[str]) -> bool:
+    """Shell glob rules per path segment: ``*`` stays inside a directory, ``**`` spans any number."""
+    if not patterns:
+        return not names
+    if patterns[0] == "**":
+        return any(_glob_match(names[i:], patterns[1:]) for i in range(len(names) + 1))
+    return bool(names) and fnmatch.fnmatchcase(names[0], patterns[0]) and _glob_match(names[1:], patterns[1:])
+
+
 def _expand(source: str, suffixes: tuple[str, ...], recursive: bool) -> list[tuple[str, str]]:
     """(input URI, output name relative to the output directory) for one source."""
     filesystem, path = filesystem_of(source)
@@ -88,7 +98,7 @@ def _expand(source: str, suffixes: tuple[str, ...], recursive: bool) -> list[tup
         parts = path.split("/")
         first_magic = next(i for i, part in enumerate(parts) if any(c in part for c in _GLOB_CHARACTERS))
         base = "/".join(parts[:first_magic]) or "/"
-        matches = [p for p in _list_files(filesystem, base, recursive=True) if fnmatch.fnmatchcase(p, path)]
+        matches = [p for p in _list_files(filesystem, base, recursive=True) if _glob_match(p.split("/"), parts)]
         return [(prefix + p, posixpath.relpath(p, base)) for p in matches]
     from pyarrow import fs
 

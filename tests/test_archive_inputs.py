@@ -1,0 +1,77 @@
+"""Listing a collection's inputs and naming its outputs (codec/archive/inputs.py; no Ray needed)."""
+
+from __future__ import annotations
+
+import pytest
+
+pa = pytest.importorskip("pyarrow")
+
+import pyarrow.parquet as pq  # noqa: E402
+
+from sdcodec.codec.archive import inputs  # noqa: E402
+from sdcodec.codec.errors import SdcodecError  # noqa: E402
+
+
+@pytest.fixture
+def tree(tmp_path):
+    for name in ("a.png", "b.jpg", "sub/c.png", "sub/notes.txt"):
+        path = tmp_path / "in" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+    return tmp_path
+
+
+def rows_of(sources, out):
+    rows = inputs.list_rows(sources, str(out), output_suffix=".sdz", input_suffixes=inputs.IMAGE_SUFFIXES)
+    return [(r.input, r.output) for r in rows]
+
+
+def test_a_directory_keeps_relative_names_and_skips_non_images(tree):
+    root, out = tree / "in", tree / "out"
+    assert rows_of([str(root)], out) == [
+        (str(root / "a.png"), str(out / "a.sdz")),
+        (str(root / "b.jpg"), str(out / "b.sdz")),
+        (str(root / "sub/c.png"), str(out / "sub/c.sdz")),
+    ]
+
+
+def test_a_glob_is_relative_to_its_base_and_a_file_to_its_name(tree):
+    root, out = tree / "in", tree / "out"
+    assert rows_of([str(root / "*" / "*.png")], out) == [(str(root / "sub/c.png"), str(out / "sub/c.sdz"))]
+    assert rows_of([str(root / "**" / "*.png")], out) == [
+        (str(root / "a.png"), str(out / "a.sdz")),
+        (str(root / "sub/c.png"), str(out / "sub/c.sdz")),
+    ]
+    assert rows_of([str(root / "sub/notes.txt")], out) == [(str(root / "sub/notes.txt"), str(out / "notes.sdz"))]
+
+
+def test_csv_and_parquet_manifests_list_paths_and_optional_outputs(tree):
+    root, out = tree / "in", tree / "out"
+    csv = tree / "list.csv"
+    csv.write_text(f"path\n{root / 'a.png'}\n{root / 'sub/c.png'}\n")
+    assert rows_of([str(csv)], out) == [
+        (str(root / "a.png"), str(out / "a.sdz")),
+        (str(root / "sub/c.png"), str(out / "c.sdz")),
+    ]
+    table = pa.table({"uri": [str(root / "b.jpg")], "output": ["deep/b-out.sdz"]})
+    pq.write_table(table, tree / "list.parquet")
+    assert rows_of([str(tree / "list.parquet")], out) == [(str(root / "b.jpg"), str(out / "deep/b-out.sdz"))]
+
+
+def test_two_inputs_for_one_output_missing_sources_and_bad_manifests_are_one_line_errors(tree):
+    root, out = tree / "in", tree / "out"
+    (root / "a.jpg").write_bytes(b"x")
+    with pytest.raises(SdcodecError, match="would both be written to"):
+        rows_of([str(root)], out)
+    with pytest.raises(SdcodecError, match="no such file or directory"):
+        rows_of([str(tree / "missing")], out)
+    (tree / "bad.csv").write_text("name\nx\n")
+    with pytest.raises(SdcodecError, match="has no column named path"):
+        rows_of([str(tree / "bad.csv")], out)
+    with pytest.raises(SdcodecError, match="no input files found"):
+        rows_of([str(root / "*.gif")], out)
+
+
+def test_the_same_input_listed_twice_is_one_row(tree):
+    root, out = tree / "in", tree / "out"
+    assert rows_of([str(root / "a.png"), str(root / "*.png")], out) == [(str(root / "a.png"), str(out / "a.sdz"))]
