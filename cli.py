@@ -822,7 +822,9 @@ Actors = Annotated[
 ]
 BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="Images per actor call.")]
 ObjectStoreMb = Annotated[int, typer.Option("--object-store-mb", min=64, help="A local start's object store size.")]
-Redo = Annotated[bool, typer.Option("--redo", help="Ignore the manifest: redo every input.")]
+JobForce = Annotated[
+    bool, typer.Option("--force", "-f", help="Redo every input and replace existing files the manifest does not list.")
+]
 
 
 def run_archive(job: Callable[..., object], quiet: bool, **arguments) -> None:
@@ -852,7 +854,7 @@ def archive_encode(
     actors: Actors = None,
     batch_size: BatchSize = 4,
     object_store_mb: ObjectStoreMb = 256,
-    redo: Redo = False,
+    force: JobForce = False,
     quiet: Quiet = False,
     max_pixels: MaxPixels = 1 << 26,
 ) -> None:
@@ -865,7 +867,7 @@ def archive_encode(
     )
     run_archive(
         encode_collection, quiet, sources=sources, output_dir=out, encode_options=options, manifest=manifest,
-        address=address, actors=actors, batch_size=batch_size, object_store_mb=object_store_mb, redo=redo,
+        address=address, actors=actors, batch_size=batch_size, object_store_mb=object_store_mb, force=force,
     )  # fmt: skip
 
 
@@ -883,7 +885,7 @@ def archive_decode(
     actors: Actors = None,
     batch_size: BatchSize = 4,
     object_store_mb: ObjectStoreMb = 256,
-    redo: Redo = False,
+    force: JobForce = False,
     quiet: Quiet = False,
     max_pixels: MaxPixels = 1 << 26,
 ) -> None:
@@ -896,7 +898,7 @@ def archive_decode(
     run_archive(
         decode_collection, quiet, sources=sources, output_dir=out, decode_options=options, image_format=image_format,
         manifest=manifest, address=address, actors=actors, batch_size=batch_size, object_store_mb=object_store_mb,
-        redo=redo,
+        force=force,
     )  # fmt: skip
 
 

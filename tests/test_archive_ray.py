@@ -97,7 +97,7 @@ def test_a_rerun_skips_intact_outputs_and_redoes_failed_and_altered_ones(encoded
     again = rows_by_name(out / "manifest.parquet")
     assert again["b.png"]["sha256"] == first["b.png"]["sha256"] == hashlib.sha256(altered.read_bytes()).hexdigest()
     assert again == first  # one row per input, the same facts
-    summary = jobs.encode_collection([str(images)], str(out), encode_options=options, redo=True, actors=1)
+    summary = jobs.encode_collection([str(images)], str(out), encode_options=options, force=True, actors=1)
     assert (summary.done, summary.skipped, summary.failed) == (3, 0, 1)
 
 
@@ -149,15 +149,21 @@ def test_the_iterable_dataset_shards_files_across_dataloader_workers(encoded):
         assert isinstance(row["latent"], torch.Tensor) and torch.equal(row["latent"], torch.from_numpy(latent))
 
 
-def test_the_cli_joins_a_running_cluster_and_exits_1_naming_the_manifest_when_an_input_fails(
+def test_the_cli_joins_a_running_cluster_keeps_foreign_files_and_exits_1_naming_the_manifest(
     ray_cluster, images, tiny_vae_dir, tmp_path
 ):
+    foreign = tmp_path / "sub" / "c.sdz"  # a file the job did not write: kept, its row an error
+    foreign.parent.mkdir()
+    foreign.write_bytes(b"someone else's")
     command = [sys.executable, "-m", "sdcodec.cli", "archive", "encode", str(images / "**" / "*.*")]
     command += ["--out", str(tmp_path), "--model", str(tiny_vae_dir), "--device", "cpu", "--ray", ray_cluster]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 1, result.stderr
-    assert f"error: 1 input(s) failed; their errors are in {tmp_path / 'manifest.parquet'}" in result.stderr
+    assert f"error: 2 input(s) failed; their errors are in {tmp_path / 'manifest.parquet'}" in result.stderr
+    assert foreign.read_bytes() == b"someone else's"
     assert sorted(p.name for p in tmp_path.rglob("*.sdz")) == ["a.sdz", "b.sdz", "c.sdz"]
+    error = rows_by_name(tmp_path / "manifest.parquet")["c.jpg"]["error"]
+    assert error == f"FileExistsError: {foreign} exists and is not this job's output (--force replaces it)"
 
 
 def test_an_unknown_output_format_is_a_usage_error(tmp_path):

@@ -48,7 +48,8 @@ class RowWorker:
     def __call__(self, batch):
         import pyarrow as pa
 
-        rows = [self.work(i, o, self.options) for i, o in zip(batch["input"].to_pylist(), batch["output"].to_pylist())]
+        columns = (batch[name].to_pylist() for name in ("input", "output", "replace"))
+        rows = [self.work(i, o, self.options, r) for i, o, r in zip(*columns)]
         return pa.Table.from_pylist(rows, schema=manifest.SCHEMA)
 
 
@@ -108,18 +109,25 @@ def run_job(
     batch_size: int = DEFAULT_BATCH_SIZE,
     object_store_mb: int = DEFAULT_OBJECT_STORE_MB,
     num_cpus: int | None = None,
-    redo: bool = False,
+    force: bool = False,
     notice: Callable[[str], None] = lambda message: None,
 ) -> JobSummary:
     """Work every row not already done (``kind`` is ``encode`` or ``decode``) and write the manifest.
 
     A row is already done when the manifest at ``manifest_uri`` has it without error and its output
-    still has the recorded SHA-256 (``redo`` ignores the manifest). ``options`` are the keyword
+    still has the recorded SHA-256. An existing output is replaced only when the manifest records it
+    as this job's, or with ``force`` (which also ignores the manifest: every row is done again). ``options`` are the keyword
     arguments of ``sdcodec.encode_image`` / ``decode_image``; ``preload`` is the model SPEC each
     actor loads before its first row.
     """
-    kept = {} if redo else _reusable(manifest.read_manifest(manifest_uri), rows)
-    todo = [row for row in rows if row.input not in kept]
+    previous = manifest.read_manifest(manifest_uri)
+    kept = {} if force else _reusable(previous, rows)
+    ours = {row["output"] for row in previous}
+    todo = [
+        {"input": r.input, "output": r.output, "replace": force or r.output in ours}
+        for r in rows
+        if r.input not in kept
+    ]
     notice(f"{len(rows)} inputs: {len(kept)} already done, {len(todo)} to {kind}")
     failed = done = 0
     with manifest.ManifestWriter(manifest_uri) as writer:
@@ -142,14 +150,13 @@ def _ray_batches(kind, todo, options, preload, address, actors, batch_size, obje
 
     start_ray(address, object_store_mb, num_cpus)
     count, cpus_per_actor, gpus_per_actor = _actor_resources(actors)
-    items = [{"input": row.input, "output": row.output} for row in todo]
-    dataset = ray.data.from_items(items, override_num_blocks=max(1, min(len(items), 4 * count)))
+    dataset = ray.data.from_items(todo, override_num_blocks=max(1, min(len(todo), 4 * count)))
     results = dataset.map_batches(
         RowWorker,
         fn_constructor_kwargs={"kind": kind, "options": options, "preload": preload, "threads": int(cpus_per_actor)},
         batch_size=batch_size,
         batch_format="pyarrow",
-        concurrency=min(count, len(items)),
+        concurrency=min(count, len(todo)),
         num_cpus=cpus_per_actor,
         num_gpus=gpus_per_actor,
     )

@@ -21,9 +21,16 @@ def read_bytes(uri: str) -> bytes:
         return stream.read()
 
 
-def write_bytes(uri: str, data: bytes) -> None:
-    """Write ``data`` whole: locally via a temporary name and a rename (an object store's put is whole already)."""
+def write_bytes(uri: str, data: bytes, *, replace: bool = False) -> None:
+    """Write ``data`` whole: locally via a temporary name and a rename (an object store's put is whole already).
+
+    An existing file is replaced only with ``replace`` (the job's own earlier output, or --force).
+    """
+    from pyarrow import fs
+
     filesystem, path = filesystem_of(uri)
+    if not replace and filesystem.get_file_info(path).type != fs.FileType.NotFound:
+        raise FileExistsError(f"{uri} exists and is not this job's output (--force replaces it)")
     parent = posixpath.dirname(path)
     if parent:
         filesystem.create_dir(parent, recursive=True)
@@ -51,20 +58,20 @@ def _sdz_facts(data: bytes) -> dict:
     }
 
 
-def encode_row(input_uri: str, output_uri: str, options: dict) -> dict:
+def encode_row(input_uri: str, output_uri: str, options: dict, replace: bool = False) -> dict:
     """Encode one image to a .sdz; ``options`` are ``sdcodec.encode_image``'s keyword arguments."""
     row = empty_row(input_uri, output_uri)
     try:
         source = io.BytesIO(read_bytes(input_uri))
         source.name = input_uri  # errors name the input
         data = sdcodec.encode_image(source, **options)
-        write_bytes(output_uri, data)
+        write_bytes(output_uri, data, replace=replace)
     except Exception as exc:  # noqa: BLE001 - the row records any failure; the job goes on
         return row | {"error": _error_line(exc)}
     return row | _sdz_facts(data) | {"bytes": len(data), "sha256": sha256_of(data)}
 
 
-def decode_row(input_uri: str, output_uri: str, options: dict) -> dict:
+def decode_row(input_uri: str, output_uri: str, options: dict, replace: bool = False) -> dict:
     """Decode one .sdz to an image file (format from the output's extension); ``options`` go to ``decode_image``."""
     row = empty_row(input_uri, output_uri)
     try:
@@ -75,7 +82,7 @@ def decode_row(input_uri: str, output_uri: str, options: dict) -> dict:
         extension = posixpath.splitext(output_uri)[1].lower()
         image.save(buffer, format=_PIL_FORMATS.get(extension, "PNG"))
         written = buffer.getvalue()
-        write_bytes(output_uri, written)
+        write_bytes(output_uri, written, replace=replace)
     except Exception as exc:  # noqa: BLE001 - the row records any failure; the job goes on
         return row | {"error": _error_line(exc)}
     return row | facts | {"bytes": len(written), "sha256": sha256_of(written)}
