@@ -818,7 +818,11 @@ Address = Annotated[
     typer.Option("--ray", help="Ray cluster address (or auto); default: $RAY_ADDRESS, else a local Ray is started."),
 ]
 Actors = Annotated[
-    Optional[int], typer.Option("--actors", min=1, help="Model replicas (default: one per GPU, else one per CPU).")
+    Optional[int],
+    typer.Option("--actors", min=1, help="Model replicas (default: one per CPU, or --actors-per-gpu per GPU)."),
+]
+ActorsPerGpu = Annotated[
+    int, typer.Option("--actors-per-gpu", min=1, help="Replicas sharing a GPU (one entropy-codes while another runs).")
 ]
 BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="Images per actor call.")]
 ObjectStoreMb = Annotated[int, typer.Option("--object-store-mb", min=64, help="A local start's object store size.")]
@@ -827,11 +831,13 @@ JobForce = Annotated[
 ]
 
 
-def run_archive(job: Callable[..., object], quiet: bool, **arguments) -> None:
+def run_archive(job: Callable[..., object], quiet: bool, ray: dict, **arguments) -> None:
     """Run one archive job; exit 1 with one line when any input failed (each error is in the manifest)."""
     with reported_errors():
+        from sdcodec.codec.archive.ray_jobs import RayOptions
+
         notice = notifier(quiet)
-        summary = job(notice=notice, **arguments)
+        summary = job(notice=notice, ray_options=RayOptions(**ray), **arguments)
         notice(
             f"{summary.done} done, {summary.skipped} already done, {summary.failed} failed; manifest {summary.manifest}"
         )
@@ -852,6 +858,7 @@ def archive_encode(
     manifest: JobManifest = None,
     address: Address = None,
     actors: Actors = None,
+    actors_per_gpu: ActorsPerGpu = 1,
     batch_size: BatchSize = 4,
     object_store_mb: ObjectStoreMb = 256,
     force: JobForce = False,
@@ -867,7 +874,8 @@ def archive_encode(
     )
     run_archive(
         encode_collection, quiet, sources=sources, output_dir=out, encode_options=options, manifest=manifest,
-        address=address, actors=actors, batch_size=batch_size, object_store_mb=object_store_mb, force=force,
+        force=force, ray=dict(address=address, actors=actors, actors_per_gpu=actors_per_gpu, batch_size=batch_size,
+        object_store_mb=object_store_mb),
     )  # fmt: skip
 
 
@@ -883,6 +891,7 @@ def archive_decode(
     manifest: JobManifest = None,
     address: Address = None,
     actors: Actors = None,
+    actors_per_gpu: ActorsPerGpu = 1,
     batch_size: BatchSize = 4,
     object_store_mb: ObjectStoreMb = 256,
     force: JobForce = False,
@@ -897,8 +906,8 @@ def archive_decode(
     options = dict(model=model, decoder=decoder, restore_steps=restore_steps, device=device, max_pixels=max_pixels)
     run_archive(
         decode_collection, quiet, sources=sources, output_dir=out, decode_options=options, image_format=image_format,
-        manifest=manifest, address=address, actors=actors, batch_size=batch_size, object_store_mb=object_store_mb,
-        force=force,
+        manifest=manifest, force=force, ray=dict(address=address, actors=actors, actors_per_gpu=actors_per_gpu,
+        batch_size=batch_size, object_store_mb=object_store_mb),
     )  # fmt: skip
 
 

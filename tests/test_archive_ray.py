@@ -21,6 +21,9 @@ pytest.importorskip("pyarrow")
 
 import sdcodec  # noqa: E402
 from sdcodec.codec.archive import jobs, manifest  # noqa: E402
+from sdcodec.codec.archive.ray_jobs import RayOptions  # noqa: E402
+
+ONE_ACTOR = RayOptions(actors=1)  # a few rows: one actor starts faster than two on a small machine
 
 
 @pytest.fixture(scope="session")
@@ -51,7 +54,10 @@ def encoded(ray_cluster, images, tiny_vae_dir, tmp_path_factory):
     """The collection encoded once on Ray: (output dir, summary of the first run)."""
     out = tmp_path_factory.mktemp("archive-out")
     summary = jobs.encode_collection(
-        [str(images)], str(out), encode_options={"model": str(tiny_vae_dir), "quality": 60, "device": "cpu"}, actors=1
+        [str(images)],
+        str(out),
+        encode_options={"model": str(tiny_vae_dir), "quality": 60, "device": "cpu"},
+        ray_options=ONE_ACTOR,
     )
     return out, summary
 
@@ -91,20 +97,22 @@ def test_a_rerun_skips_intact_outputs_and_redoes_failed_and_altered_ones(encoded
     altered = out / "sub/b.sdz"
     altered.write_bytes(altered.read_bytes()[:-1] + b"\0")  # same size, wrong bytes
     options = {"model": str(tiny_vae_dir), "quality": 60, "device": "cpu"}
-    summary = jobs.encode_collection([str(images)], str(out), encode_options=options, actors=1)
+    summary = jobs.encode_collection([str(images)], str(out), encode_options=options, ray_options=ONE_ACTOR)
     assert (summary.done, summary.skipped, summary.failed) == (1, 2, 1)
     assert {name: (out / name).stat().st_mtime_ns for name in untouched} == untouched
     again = rows_by_name(out / "manifest.parquet")
     assert again["b.png"]["sha256"] == first["b.png"]["sha256"] == hashlib.sha256(altered.read_bytes()).hexdigest()
     assert again == first  # one row per input, the same facts
-    summary = jobs.encode_collection([str(images)], str(out), encode_options=options, force=True, actors=1)
+    summary = jobs.encode_collection([str(images)], str(out), encode_options=options, force=True, ray_options=ONE_ACTOR)
     assert (summary.done, summary.skipped, summary.failed) == (3, 0, 1)
 
 
 def test_decoding_the_collection_writes_images_of_the_original_size(encoded, tiny_vae_dir, tmp_path):
     out, _ = encoded
     options = {"decoder": str(tiny_vae_dir), "restore_steps": 0, "device": "cpu"}
-    summary = jobs.decode_collection([str(out / "**" / "*.sdz")], str(tmp_path), decode_options=options, actors=1)
+    summary = jobs.decode_collection(
+        [str(out / "**" / "*.sdz")], str(tmp_path), decode_options=options, ray_options=ONE_ACTOR
+    )
     assert (summary.done, summary.failed) == (3, 0)
     rows = rows_by_name(tmp_path / "manifest.parquet")
     assert set(rows) == {"a.sdz", "b.sdz", "c.sdz"}

@@ -26,7 +26,7 @@ def encode_collection(
     """Encode every image of ``sources`` to ``output_dir`` (same relative names, ``.sdz``) on Ray.
 
     ``encode_options`` are ``sdcodec.encode_image``'s keyword arguments; ``job_options`` are
-    ``ray_jobs.run_job``'s (address, actors, batch_size, object_store_mb, force).
+    ``ray_jobs.run_job``'s (``ray_options``, ``force``).
     """
     rows = inputs.list_rows(
         sources, output_dir, output_suffix=".sdz", input_suffixes=inputs.IMAGE_SUFFIXES, recursive=recursive

@@ -19,6 +19,24 @@ DEFAULT_OBJECT_STORE_MB = 256  # a local start's object store: rows are small (s
 DEFAULT_BATCH_SIZE = 4  # rows per actor call: small, so work spreads evenly and progress is frequent
 
 
+@dataclass(frozen=True)
+class RayOptions:
+    """Where and how wide a job runs.
+
+    ``address``: a cluster (or ``auto``; default ``$RAY_ADDRESS``), else a local Ray is started with
+    ``num_cpus`` CPUs and an object store of ``object_store_mb``. ``actors``: model replicas (default
+    one per CPU, or ``actors_per_gpu`` per GPU: several per GPU let one entropy-code on the CPU while
+    another runs the VAE). ``batch_size``: rows per actor call.
+    """
+
+    address: str | None = None
+    actors: int | None = None
+    actors_per_gpu: int = 1
+    batch_size: int = DEFAULT_BATCH_SIZE
+    object_store_mb: int = DEFAULT_OBJECT_STORE_MB
+    num_cpus: int | None = None
+
+
 @dataclass
 class JobSummary:
     """What a job did: rows done now, rows skipped as already done and intact, rows that failed."""
@@ -76,14 +94,14 @@ def start_ray(address: str | None, object_store_mb: int, num_cpus: int | None = 
     context.enable_progress_bars = False
 
 
-def _actor_resources(actors: int | None) -> tuple[int, float, float]:
-    """(actors, CPUs per actor, GPUs per actor): one GPU each where the cluster has GPUs, else its CPUs shared."""
+def _actor_resources(actors: int | None, actors_per_gpu: int) -> tuple[int, float, float]:
+    """(actors, CPUs per actor, GPUs per actor): a share of a GPU each where the cluster has GPUs, else its CPUs."""
     import ray
 
     resources = ray.cluster_resources()
     gpus, cpus = int(resources.get("GPU", 0)), int(resources.get("CPU", 1))
     if gpus:
-        return actors or gpus, 1.0, 1.0
+        return actors or gpus * actors_per_gpu, 1.0, 1.0 / actors_per_gpu
     count = actors or max(1, cpus)
     return count, max(1.0, cpus // count), 0.0
 
@@ -104,11 +122,7 @@ def run_job(
     manifest_uri: str,
     *,
     preload: str | None = None,
-    address: str | None = None,
-    actors: int | None = None,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    object_store_mb: int = DEFAULT_OBJECT_STORE_MB,
-    num_cpus: int | None = None,
+    ray_options: RayOptions = RayOptions(),
     force: bool = False,
     notice: Callable[[str], None] = lambda message: None,
 ) -> JobSummary:
@@ -133,9 +147,7 @@ def run_job(
     with manifest.ManifestWriter(manifest_uri) as writer:
         writer.write(list(kept.values()))
         if todo:
-            for batch in _ray_batches(
-                kind, todo, options, preload, address, actors, batch_size, object_store_mb, num_cpus
-            ):
+            for batch in _ray_batches(kind, todo, options, preload, ray_options):
                 written = batch.to_pylist()
                 writer.write(written)
                 done += len(written)
@@ -144,17 +156,17 @@ def run_job(
     return JobSummary(done=done - failed, skipped=len(kept), failed=failed, manifest=manifest_uri)
 
 
-def _ray_batches(kind, todo, options, preload, address, actors, batch_size, object_store_mb, num_cpus):
+def _ray_batches(kind: str, todo: list[dict], options: dict, preload: str | None, ray_options: RayOptions):
     """The result rows as pyarrow tables, streamed as the actors finish them."""
     import ray
 
-    start_ray(address, object_store_mb, num_cpus)
-    count, cpus_per_actor, gpus_per_actor = _actor_resources(actors)
+    start_ray(ray_options.address, ray_options.object_store_mb, ray_options.num_cpus)
+    count, cpus_per_actor, gpus_per_actor = _actor_resources(ray_options.actors, ray_options.actors_per_gpu)
     dataset = ray.data.from_items(todo, override_num_blocks=max(1, min(len(todo), 4 * count)))
     results = dataset.map_batches(
         RowWorker,
         fn_constructor_kwargs={"kind": kind, "options": options, "preload": preload, "threads": int(cpus_per_actor)},
-        batch_size=batch_size,
+        batch_size=ray_options.batch_size,
         batch_format="pyarrow",
         concurrency=min(count, len(todo)),
         num_cpus=cpus_per_actor,
