@@ -19,6 +19,7 @@ traffic and object store a 10-million-image encode needs at ``--gpu-tflops`` x `
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shutil
 import tempfile
@@ -162,7 +163,12 @@ def sizing(images: float, gpu_tflops: float, utilization: float, input_kb: float
     cpu_per_gpu = per_gpu * (code_s + 0.005)  # + about 5 ms to decode a 512x512 JPEG
     print(f"\n{images:.0f} images at {gpu_tflops:.0f} TFLOPS x {utilization:.0%} utilization:")
     print(f"  {gpu_s * 1e3:.2f} GPU-ms per image, {per_gpu:.0f} images/s per GPU, {gpu_hours:.0f} GPU-hours")
+    cpu_s = code_s + 0.005
     print(f"  CPU cores per GPU to keep up (entropy coding + JPEG decode): {cpu_per_gpu:.1f}")
+    print(
+        f"  one actor per GPU: {1 / (gpu_s + cpu_s):.0f} images/s (the GPU waits for the coder); "
+        f"--actors-per-gpu {math.ceil((gpu_s + cpu_s) / gpu_s)} keeps it busy"
+    )
     print(
         f"  storage per GPU: read {per_gpu * input_kb / 1024:.1f} MB/s ({per_gpu:.0f} GET/s), "
         f"write {per_gpu * sdz_bytes / 1e6:.2f} MB/s; in total {images * input_kb / 1e9:.2f} TB read, "
