@@ -842,7 +842,9 @@ def run_archive(job: Callable[..., object], quiet: bool, ray: dict, **arguments)
             f"{summary.done} done, {summary.skipped} already done, {summary.failed} failed; manifest {summary.manifest}"
         )
         if summary.failed:
-            fail(f"{summary.failed} input(s) failed; their errors are in {summary.manifest}")
+            fail(
+                f"{summary.failed} input(s) failed (first: {summary.first_error}); all errors are in {summary.manifest}"
+            )
 
 
 @archive_app.command("encode")

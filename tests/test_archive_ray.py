@@ -69,6 +69,7 @@ def rows_by_name(manifest_path) -> dict[str, dict]:
 def test_encoding_writes_sdz_files_and_a_manifest_row_per_input(encoded, images):
     out, summary = encoded
     assert (summary.done, summary.skipped, summary.failed) == (3, 0, 1)
+    assert summary.first_error.startswith("ImageReadError: ")
     rows = rows_by_name(out / "manifest.parquet")
     assert set(rows) == {"a.png", "b.png", "c.jpg", "broken.png"}
     for name, output in (("a.png", "a.sdz"), ("b.png", "sub/b.sdz"), ("c.jpg", "sub/c.sdz")):
@@ -167,7 +168,8 @@ def test_the_cli_joins_a_running_cluster_keeps_foreign_files_and_exits_1_naming_
     command += ["--out", str(tmp_path), "--model", str(tiny_vae_dir), "--device", "cpu", "--ray", ray_cluster]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 1, result.stderr
-    assert f"error: 2 input(s) failed; their errors are in {tmp_path / 'manifest.parquet'}" in result.stderr
+    assert "error: 2 input(s) failed (first: " in result.stderr
+    assert f"); all errors are in {tmp_path / 'manifest.parquet'}" in result.stderr
     assert foreign.read_bytes() == b"someone else's"
     assert sorted(p.name for p in tmp_path.rglob("*.sdz")) == ["a.sdz", "b.sdz", "c.sdz"]
     error = rows_by_name(tmp_path / "manifest.parquet")["c.jpg"]["error"]

@@ -40,8 +40,9 @@ def read_sdz(paths, *, recursive: bool = True, **read_options):
     Files are read by Ray's ``read_binary_files`` and entropy-decoded in parallel tasks; no model
     is loaded. ``read_options`` go to ``ray.data.read_binary_files`` (e.g. ``override_num_blocks``).
     """
-    import ray.data
+    from sdcodec.codec.archive.ray_jobs import import_ray_data
 
+    ray = import_ray_data()
     files = _sdz_files(paths, recursive)
     schemes = {f.split("://")[0] if "://" in f else "" for f in files}
     if len(schemes) > 1:

@@ -3,7 +3,7 @@
 Only URIs travel through Ray's object store: each actor reads its inputs from storage and writes
 its outputs there, so the object store holds rows of a few hundred bytes, never pixels, and a
 small ``object_store_memory`` suffices for any collection. Each actor loads the model once
-(``map_batches`` with a callable class) and gets one GPU when the cluster has GPUs, CPUs otherwise.
+(``map_batches`` with a callable class) and gets a share of a GPU when the cluster has GPUs, CPUs otherwise.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from sdcodec.codec.archive import manifest
 from sdcodec.codec.archive.inputs import Row
+from sdcodec.codec.errors import SdcodecError
 
 DEFAULT_OBJECT_STORE_MB = 256  # a local start's object store: rows are small (see the module docstring)
 DEFAULT_BATCH_SIZE = 4  # rows per actor call: small, so work spreads evenly and progress is frequent
@@ -39,12 +40,13 @@ class RayOptions:
 
 @dataclass
 class JobSummary:
-    """What a job did: rows done now, rows skipped as already done and intact, rows that failed."""
+    """What a job did: rows done now, rows skipped as already done and intact, rows that failed (and the first error)."""
 
     done: int
     skipped: int
     failed: int
     manifest: str
+    first_error: str | None = None
 
 
 class RowWorker:
@@ -61,7 +63,10 @@ class RowWorker:
         if preload is not None:  # the model cache then serves every row of this actor
             from sdcodec.codec.autoencoders import load_autoencoder
 
-            load_autoencoder(preload, device=options.get("device", "auto"))
+            try:
+                load_autoencoder(preload, device=options.get("device", "auto"))
+            except Exception:  # noqa: BLE001 - a model that cannot load is each row's error, in the manifest
+                pass
 
     def __call__(self, batch):
         import pyarrow as pa
@@ -71,12 +76,21 @@ class RowWorker:
         return pa.Table.from_pylist(rows, schema=manifest.SCHEMA)
 
 
+def import_ray_data():
+    """The ``ray`` module with Ray Data loaded, or one clear error saying how to install it."""
+    try:
+        import ray
+        import ray.data  # noqa: F401 - loads the submodule
+    except ImportError:
+        raise SdcodecError("Ray is not installed: pip install 'sdcodec[ray]'") from None
+    return ray
+
+
 def start_ray(address: str | None, object_store_mb: int, num_cpus: int | None = None) -> None:
     """Connect to ``address`` (a cluster, or ``auto``), or start a local Ray with a bounded object store."""
     import os
 
-    import ray
-    import ray.data
+    ray = import_ray_data()
 
     if ray.is_initialized():
         return
@@ -144,6 +158,7 @@ def run_job(
     ]
     notice(f"{len(rows)} inputs: {len(kept)} already done, {len(todo)} to {kind}")
     failed = done = 0
+    first_error = None
     with manifest.ManifestWriter(manifest_uri) as writer:
         writer.write(list(kept.values()))
         if todo:
@@ -151,15 +166,16 @@ def run_job(
                 written = batch.to_pylist()
                 writer.write(written)
                 done += len(written)
-                failed += sum(1 for row in written if row["error"])
+                errors = [row["error"] for row in written if row["error"]]
+                failed += len(errors)
+                first_error = first_error or (errors[0] if errors else None)
                 notice(f"{done}/{len(todo)} {kind}d, {failed} failed")
-    return JobSummary(done=done - failed, skipped=len(kept), failed=failed, manifest=manifest_uri)
+    return JobSummary(done - failed, len(kept), failed, manifest_uri, first_error)
 
 
 def _ray_batches(kind: str, todo: list[dict], options: dict, preload: str | None, ray_options: RayOptions):
     """The result rows as pyarrow tables, streamed as the actors finish them."""
-    import ray
-
+    ray = import_ray_data()
     start_ray(ray_options.address, ray_options.object_store_mb, ray_options.num_cpus)
     count, cpus_per_actor, gpus_per_actor = _actor_resources(ray_options.actors, ray_options.actors_per_gpu)
     dataset = ray.data.from_items(todo, override_num_blocks=max(1, min(len(todo), 4 * count)))
