@@ -8,7 +8,7 @@ pa = pytest.importorskip("pyarrow")
 
 import pyarrow.parquet as pq  # noqa: E402
 
-from sdcodec.codec.archive import inputs  # noqa: E402
+from sdcodec.codec.archive import inputs, manifest  # noqa: E402
 from sdcodec.codec.errors import SdcodecError  # noqa: E402
 
 
@@ -75,3 +75,24 @@ def test_two_inputs_for_one_output_missing_sources_and_bad_manifests_are_one_lin
 def test_the_same_input_listed_twice_is_one_row(tree):
     root, out = tree / "in", tree / "out"
     assert rows_of([str(root / "a.png"), str(root / "*.png")], out) == [(str(root / "a.png"), str(out / "a.sdz"))]
+
+
+def test_a_jobs_own_manifest_lists_the_files_it_wrote_named_relative_to_its_folder(tmp_path):
+    out = tmp_path / "sdz"
+    rows = [
+        manifest.empty_row("/in/a.png", str(out / "a.sdz")) | {"sha256": "00", "bytes": 1},
+        manifest.empty_row("/in/sub/b.png", str(out / "sub/b.sdz")) | {"sha256": "11", "bytes": 1},
+        manifest.empty_row("/in/bad.png", str(out / "bad.sdz")) | {"error": "ImageReadError: not an image"},
+        manifest.empty_row("/in/c.png", str(tmp_path / "elsewhere/c.sdz")) | {"sha256": "22", "bytes": 1},
+    ]
+    with manifest.ManifestWriter(str(out / "manifest.parquet")) as writer:
+        writer.write(rows)
+    pngs = tmp_path / "png"
+    listed = inputs.list_rows(
+        [str(out / "manifest.parquet")], str(pngs), output_suffix=".png", input_suffixes=inputs.SDZ_SUFFIXES
+    )
+    assert [(r.input, r.output) for r in listed] == [
+        (str(out / "a.sdz"), str(pngs / "a.png")),
+        (str(out / "sub/b.sdz"), str(pngs / "sub/b.png")),
+        (str(tmp_path / "elsewhere/c.sdz"), str(pngs / "c.png")),
+    ]

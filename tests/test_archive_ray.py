@@ -150,6 +150,7 @@ def test_the_iterable_dataset_shards_files_across_dataloader_workers(encoded):
     out, _ = encoded
     dataset = sdcodec.SdzLatentDataset(str(out))
     assert len(dataset) == 3
+    assert sorted(sdcodec.SdzLatentDataset(str(out / "manifest.parquet")).files) == sorted(dataset.files)
     loader = torch.utils.data.DataLoader(dataset, batch_size=None, num_workers=2)
     rows = list(loader)
     assert sorted(os.path.relpath(r["path"], out) for r in rows) == ["a.sdz", "sub/b.sdz", "sub/c.sdz"]

@@ -3,7 +3,7 @@
 A source is a file, a directory (its files, recursively), a glob (``photos/*/*.jpg``,
 ``photos/**/*.png``), or a
 Parquet/CSV manifest listing paths or URIs (column ``path``, ``uri`` or ``input``; an optional
-``output`` column names each output). Local paths and ``s3://``/``gs://`` URIs work alike: pyarrow
+``output`` column names each output), or a job's own manifest (its successful outputs). Local paths and ``s3://``/``gs://`` URIs work alike: pyarrow
 resolves the filesystem from the URI and the credentials of the machine that runs the job.
 This is a small listing of its own; the single-machine batch mode's ``expand_inputs`` covers
 local paths with the same rules.
@@ -62,8 +62,13 @@ def _list_files(filesystem, directory: str, recursive: bool) -> list[str]:
     return sorted(info.path for info in filesystem.get_file_info(selector) if info.type == fs.FileType.File)
 
 
-def _manifest_rows(uri: str) -> list[tuple[str, str | None]]:
-    """(input, output or None) for each row of a Parquet/CSV manifest."""
+def _manifest_rows(uri: str) -> list[tuple[str, str]]:
+    """(input, output name) for each row of a Parquet/CSV manifest.
+
+    A job's own manifest (it has ``output``, ``sha256`` and ``error`` columns) lists the files that
+    job wrote: its sources are the outputs that succeeded, named relative to the manifest's folder,
+    so ``archive decode OUT/manifest.parquet`` and ``read_sdz(OUT/manifest.parquet)`` read them.
+    """
     import pyarrow.csv
     import pyarrow.parquet
 
@@ -73,12 +78,17 @@ def _manifest_rows(uri: str) -> list[tuple[str, str | None]]:
             table = pyarrow.parquet.read_table(stream) if path.endswith(".parquet") else pyarrow.csv.read_csv(stream)
     except Exception as exc:  # noqa: BLE001 - an unreadable manifest is one line, whatever pyarrow raised
         raise SdcodecError(f"cannot read the manifest {uri}: {exc}") from None
+    if {"output", "sha256", "error"} <= set(table.column_names):
+        folder = posixpath.dirname(path)
+        written = [row["output"] for row in table.select(["output", "error"]).to_pylist() if not row["error"]]
+        names = [posixpath.relpath(filesystem_of(output)[1], folder) for output in written]
+        return [(o, posixpath.basename(n) if n.startswith("..") else n) for o, n in zip(written, names)]
     column = next((name for name in MANIFEST_COLUMNS if name in table.column_names), None)
     if column is None:
         raise SdcodecError(f"the manifest {uri} has no column named {', '.join(MANIFEST_COLUMNS[:-1])} or input")
     inputs = [str(value) for value in table.column(column).to_pylist()]
     outputs = table.column("output").to_pylist() if "output" in table.column_names else [None] * len(inputs)
-    return list(zip(inputs, outputs))
+    return [(i, o or posixpath.basename(i.split("://")[-1])) for i, o in zip(inputs, outputs)]
 
 
 def _glob_match(names: list[str], patterns: list[str]) -> bool:
@@ -121,8 +131,7 @@ def _pairs(sources: list[str], suffixes: tuple[str, ...], recursive: bool) -> li
     pairs: list[tuple[str, str]] = []
     for source in sources:
         if source.lower().endswith(MANIFEST_SUFFIXES) and not any(c in source for c in _GLOB_CHARACTERS):
-            for input_uri, output in _manifest_rows(source):
-                pairs.append((input_uri, output or posixpath.basename(input_uri.split("://")[-1])))
+            pairs.extend(_manifest_rows(source))
         else:
             pairs.extend(_expand(source, suffixes, recursive))
     if not pairs:
