@@ -70,6 +70,8 @@ def test_two_inputs_for_one_output_missing_sources_and_bad_manifests_are_one_lin
         rows_of([str(tree / "bad.csv")], out)
     with pytest.raises(SdcodecError, match="no input files found"):
         rows_of([str(root / "*.gif")], out)
+    with pytest.raises(SdcodecError, match="no input files found"):
+        rows_of([str(tree / "missing" / "*.png")], out)
 
 
 def test_the_same_input_listed_twice_is_one_row(tree):

@@ -58,7 +58,7 @@ def _scheme_prefix(uri: str) -> str:
 def _list_files(filesystem, directory: str, recursive: bool) -> list[str]:
     from pyarrow import fs
 
-    selector = fs.FileSelector(directory, recursive=recursive)
+    selector = fs.FileSelector(directory, recursive=recursive, allow_not_found=True)
     return sorted(info.path for info in filesystem.get_file_info(selector) if info.type == fs.FileType.File)
 
 
@@ -108,7 +108,8 @@ def _expand(source: str, suffixes: tuple[str, ...], recursive: bool) -> list[tup
         parts = path.split("/")
         first_magic = next(i for i, part in enumerate(parts) if any(c in part for c in _GLOB_CHARACTERS))
         base = "/".join(parts[:first_magic]) or "/"
-        matches = [p for p in _list_files(filesystem, base, recursive=True) if _glob_match(p.split("/"), parts)]
+        deep = "**" in parts or len(parts) - first_magic > 1  # list below base only when the pattern can match there
+        matches = [p for p in _list_files(filesystem, base, recursive=deep) if _glob_match(p.split("/"), parts)]
         return [(prefix + p, posixpath.relpath(p, base)) for p in matches]
     from pyarrow import fs
 
