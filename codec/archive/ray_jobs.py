@@ -8,6 +8,7 @@ small ``object_store_memory`` suffices for any collection. Each actor loads the 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from sdcodec.codec.errors import SdcodecError
 
 DEFAULT_OBJECT_STORE_MB = 256  # a local start's object store: rows are small (see the module docstring)
 DEFAULT_BATCH_SIZE = 4  # rows per actor call: small, so work spreads evenly and progress is frequent
+ROWS_PER_BLOCK = 1000  # rows per Ray block: blocks stream to the actors as they free up
 
 
 @dataclass(frozen=True)
@@ -173,12 +175,22 @@ def run_job(
     return JobSummary(done - failed, len(kept), failed, manifest_uri, first_error)
 
 
+def _row_blocks(todo: list[dict], actors: int) -> list:
+    """The rows as Arrow tables (compact on the driver): 4 per actor at least, at most ROWS_PER_BLOCK rows each."""
+    import pyarrow as pa
+
+    table = pa.Table.from_pylist(todo)
+    blocks = max(min(len(todo), 4 * actors), math.ceil(len(todo) / ROWS_PER_BLOCK))
+    size = math.ceil(len(todo) / blocks)
+    return [table.slice(start, size) for start in range(0, len(todo), size)]
+
+
 def _ray_batches(kind: str, todo: list[dict], options: dict, preload: str | None, ray_options: RayOptions):
     """The result rows as pyarrow tables, streamed as the actors finish them."""
     ray = import_ray_data()
     start_ray(ray_options.address, ray_options.object_store_mb, ray_options.num_cpus)
     count, cpus_per_actor, gpus_per_actor = _actor_resources(ray_options.actors, ray_options.actors_per_gpu)
-    dataset = ray.data.from_items(todo, override_num_blocks=max(1, min(len(todo), 4 * count)))
+    dataset = ray.data.from_arrow(_row_blocks(todo, count))
     results = dataset.map_batches(
         RowWorker,
         fn_constructor_kwargs={"kind": kind, "options": options, "preload": preload, "threads": int(cpus_per_actor)},
