@@ -857,6 +857,7 @@ def archive_encode(
     size: Size = None,
     effort: int = typer.Option(1, "--effort", "-e", min=1, max=4, help="As for encode."),
     device: Device = "auto",
+    recursive: Recursive = False,
     manifest: JobManifest = None,
     address: Address = None,
     actors: Actors = None,
@@ -874,11 +875,18 @@ def archive_encode(
     options = dict(
         model=model, quality=quality, bpp=bpp, size=size, effort=effort, device=device, max_pixels=max_pixels
     )
+    ray = dict(address=address, actors=actors, actors_per_gpu=actors_per_gpu, batch_size=batch_size)
     run_archive(
-        encode_collection, quiet, sources=sources, output_dir=out, encode_options=options, manifest=manifest,
-        force=force, ray=dict(address=address, actors=actors, actors_per_gpu=actors_per_gpu, batch_size=batch_size,
-        object_store_mb=object_store_mb),
-    )  # fmt: skip
+        encode_collection,
+        quiet,
+        ray | {"object_store_mb": object_store_mb},
+        sources=sources,
+        output_dir=out,
+        encode_options=options,
+        recursive=recursive,
+        manifest=manifest,
+        force=force,
+    )
 
 
 @archive_app.command("decode")
@@ -890,6 +898,7 @@ def archive_decode(
     restore_steps: Optional[int] = typer.Option(None, "--restore-steps", min=0, help="As for decode."),
     image_format: str = typer.Option("png", "--format", help="Output image format: png, jpg, webp or tiff."),
     device: Device = "auto",
+    recursive: Recursive = False,
     manifest: JobManifest = None,
     address: Address = None,
     actors: Actors = None,
@@ -906,11 +915,19 @@ def archive_decode(
     from sdcodec.codec.archive.jobs import decode_collection
 
     options = dict(model=model, decoder=decoder, restore_steps=restore_steps, device=device, max_pixels=max_pixels)
+    ray = dict(address=address, actors=actors, actors_per_gpu=actors_per_gpu, batch_size=batch_size)
     run_archive(
-        decode_collection, quiet, sources=sources, output_dir=out, decode_options=options, image_format=image_format,
-        manifest=manifest, force=force, ray=dict(address=address, actors=actors, actors_per_gpu=actors_per_gpu,
-        batch_size=batch_size, object_store_mb=object_store_mb),
-    )  # fmt: skip
+        decode_collection,
+        quiet,
+        ray | {"object_store_mb": object_store_mb},
+        sources=sources,
+        output_dir=out,
+        decode_options=options,
+        image_format=image_format,
+        recursive=recursive,
+        manifest=manifest,
+        force=force,
+    )
 
 
 def quiet_libraries() -> None:

@@ -14,35 +14,49 @@ from sdcodec.codec.errors import SdcodecError  # noqa: E402
 
 @pytest.fixture
 def tree(tmp_path):
-    for name in ("a.png", "b.jpg", "sub/c.png", "sub/notes.txt"):
+    for name in ("a.png", "b.jpg", "sub/c.png", "sub/notes.txt", ".hidden/d.png", ".e.png"):
         path = tmp_path / "in" / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"x")
     return tmp_path
 
 
-def rows_of(sources, out):
-    rows = inputs.list_rows(sources, str(out), output_suffix=".sdz", input_suffixes=inputs.IMAGE_SUFFIXES)
+def rows_of(sources, out, recursive=False):
+    rows = inputs.list_rows(
+        sources, str(out), output_suffix=".sdz", input_suffixes=inputs.image_suffixes(), recursive=recursive
+    )
     return [(r.input, r.output) for r in rows]
 
 
-def test_a_directory_keeps_relative_names_and_skips_non_images(tree):
-    root, out = tree / "in", tree / "out"
-    assert rows_of([str(root)], out) == [
-        (str(root / "a.png"), str(out / "a.sdz")),
-        (str(root / "b.jpg"), str(out / "b.sdz")),
-        (str(root / "sub/c.png"), str(out / "sub/c.sdz")),
-    ]
+# Local paths go through the batch mode's expand_inputs; file:// URIs through the pyarrow listing
+# that s3:// and gs:// take. Both must name the same files and the same outputs.
+LOCAL_AND_URI = pytest.mark.parametrize("scheme", ["", "file://"])
 
 
-def test_a_glob_is_relative_to_its_base_and_a_file_to_its_name(tree):
+@LOCAL_AND_URI
+def test_a_directory_gives_its_images_every_level_with_recursive_and_no_hidden_names(tree, scheme):
     root, out = tree / "in", tree / "out"
-    assert rows_of([str(root / "*" / "*.png")], out) == [(str(root / "sub/c.png"), str(out / "sub/c.sdz"))]
-    assert rows_of([str(root / "**" / "*.png")], out) == [
-        (str(root / "a.png"), str(out / "a.sdz")),
-        (str(root / "sub/c.png"), str(out / "sub/c.sdz")),
+    source = scheme + str(root)
+    assert rows_of([source], out) == [
+        (scheme + str(root / "a.png"), str(out / "a.sdz")),
+        (scheme + str(root / "b.jpg"), str(out / "b.sdz")),
     ]
-    assert rows_of([str(root / "sub/notes.txt")], out) == [(str(root / "sub/notes.txt"), str(out / "notes.sdz"))]
+    assert rows_of([source], out, recursive=True)[-1] == (scheme + str(root / "sub/c.png"), str(out / "sub/c.sdz"))
+    assert len(rows_of([source], out, recursive=True)) == 3
+
+
+@LOCAL_AND_URI
+def test_a_glob_match_and_a_named_file_keep_their_names(tree, scheme):
+    root, out = tree / "in", tree / "out"
+    assert rows_of([scheme + str(root / "*" / "*.png")], out) == [
+        (scheme + str(root / "sub/c.png"), str(out / "c.sdz"))
+    ]
+    assert rows_of([scheme + str(root / "**" / "*.png")], out) == [
+        (scheme + str(root / "a.png"), str(out / "a.sdz")),
+        (scheme + str(root / "sub/c.png"), str(out / "c.sdz")),
+    ]
+    named = scheme + str(root / "sub/notes.txt")
+    assert rows_of([named], out) == [(named, str(out / "notes.sdz"))]
 
 
 def test_csv_and_parquet_manifests_list_paths_and_optional_outputs(tree):
@@ -63,15 +77,16 @@ def test_two_inputs_for_one_output_missing_sources_and_bad_manifests_are_one_lin
     (root / "a.jpg").write_bytes(b"x")
     with pytest.raises(SdcodecError, match="would both be written to"):
         rows_of([str(root)], out)
-    with pytest.raises(SdcodecError, match="no such file or directory"):
-        rows_of([str(tree / "missing")], out)
     (tree / "bad.csv").write_text("name\nx\n")
     with pytest.raises(SdcodecError, match="has no column named path"):
         rows_of([str(tree / "bad.csv")], out)
-    with pytest.raises(SdcodecError, match="no input files found"):
-        rows_of([str(root / "*.gif")], out)
-    with pytest.raises(SdcodecError, match="no input files found"):
-        rows_of([str(tree / "missing" / "*.png")], out)
+    for scheme in ("", "file://"):
+        with pytest.raises(SdcodecError, match="no file matches this pattern"):
+            rows_of([scheme + str(root / "*.gif")], out)
+        with pytest.raises(SdcodecError, match="no file matches this pattern"):
+            rows_of([scheme + str(tree / "missing" / "*.png")], out)
+        with pytest.raises(SdcodecError, match="no such file or directory"):
+            rows_of([scheme + str(tree / "missing")], out)
 
 
 def test_the_same_input_listed_twice_is_one_row(tree):

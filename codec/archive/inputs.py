@@ -1,12 +1,12 @@
-"""Where a job's inputs are and where their outputs go, through pyarrow filesystems.
+"""Where a job's inputs are and where their outputs go: local paths, and URIs through pyarrow filesystems.
 
-A source is a file, a directory (its files, recursively), a glob (``photos/*/*.jpg``,
-``photos/**/*.png``), or a
-Parquet/CSV manifest listing paths or URIs (column ``path``, ``uri`` or ``input``; an optional
-``output`` column names each output), or a job's own manifest (its successful outputs). Local paths and ``s3://``/``gs://`` URIs work alike: pyarrow
-resolves the filesystem from the URI and the credentials of the machine that runs the job.
-This is a small listing of its own; the single-machine batch mode's ``expand_inputs`` covers
-local paths with the same rules.
+A source is a file, a directory, a glob (``photos/*.jpg``, ``photos/**/*.png``), a Parquet/CSV
+manifest listing paths or URIs (column ``path``, ``uri`` or ``input``; an optional ``output``
+column names each output), or a job's own manifest (the files it wrote). Local files, directories
+and globs follow the batch mode's rules (``codec.images.batch.expand_inputs``: a directory's
+images, every level with ``recursive``, hidden names skipped; a file or glob match keeps its
+name, a directory's file its path below the directory). ``s3://``/``gs://`` URIs follow the same
+rules through pyarrow, with the credentials of the machines that run the job.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 from sdcodec.codec.errors import SdcodecError
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm", ".pgm")
 SDZ_SUFFIXES = (".sdz",)
 MANIFEST_SUFFIXES = (".parquet", ".csv")
 MANIFEST_COLUMNS = ("path", "uri", "input")
@@ -100,8 +99,30 @@ def _glob_match(names: list[str], patterns: list[str]) -> bool:
     return bool(names) and fnmatch.fnmatchcase(names[0], patterns[0]) and _glob_match(names[1:], patterns[1:])
 
 
+def image_suffixes() -> tuple[str, ...]:
+    """The extensions a directory is searched for when encoding: the image formats Pillow reads."""
+    from sdcodec.codec.images.batch import image_suffixes as pillow_suffixes
+
+    return tuple(sorted(pillow_suffixes()))
+
+
+def _expand_local(source: str, suffixes: tuple[str, ...], recursive: bool) -> list[tuple[str, str]]:
+    from sdcodec.codec.images.batch import expand_inputs
+
+    return [
+        (str(item.path.absolute()), item.relative.as_posix())
+        for item in expand_inputs([source], recursive, suffixes=suffixes)
+    ]
+
+
+def _hidden(relative: str) -> bool:
+    return any(part.startswith(".") for part in relative.split("/"))
+
+
 def _expand(source: str, suffixes: tuple[str, ...], recursive: bool) -> list[tuple[str, str]]:
     """(input URI, output name relative to the output directory) for one source."""
+    if "://" not in source:
+        return _expand_local(source, suffixes, recursive)
     filesystem, path = filesystem_of(source)
     prefix = _scheme_prefix(source)
     if any(c in path for c in _GLOB_CHARACTERS):
@@ -109,17 +130,20 @@ def _expand(source: str, suffixes: tuple[str, ...], recursive: bool) -> list[tup
         first_magic = next(i for i, part in enumerate(parts) if any(c in part for c in _GLOB_CHARACTERS))
         base = "/".join(parts[:first_magic]) or "/"
         deep = "**" in parts or len(parts) - first_magic > 1  # list below base only when the pattern can match there
-        matches = [p for p in _list_files(filesystem, base, recursive=deep) if _glob_match(p.split("/"), parts)]
-        return [(prefix + p, posixpath.relpath(p, base)) for p in matches]
+        listed = _list_files(filesystem, base, recursive=deep)
+        matches = [p for p in listed if _glob_match(p.split("/"), parts) and not _hidden(posixpath.relpath(p, base))]
+        if not matches:
+            raise SdcodecError(f"{source}: no file matches this pattern")
+        return [(prefix + p, posixpath.basename(p)) for p in matches]
     from pyarrow import fs
 
     kind = filesystem.get_file_info(path).type
     if kind == fs.FileType.NotFound:
-        raise SdcodecError(f"no such file or directory: {source}")
+        raise SdcodecError(f"{source}: no such file or directory")
     if kind == fs.FileType.Directory:
-        files = [p for p in _list_files(filesystem, path, recursive) if p.lower().endswith(suffixes)]
-        return [(prefix + p, posixpath.relpath(p, path)) for p in files]
-    return [(source if prefix else path, posixpath.basename(path))]
+        named = [(p, posixpath.relpath(p, path)) for p in _list_files(filesystem, path, recursive)]
+        return [(prefix + p, r) for p, r in named if p.lower().endswith(suffixes) and not _hidden(r)]
+    return [(source, posixpath.basename(path))]
 
 
 def _with_suffix(name: str, suffix: str) -> str:
@@ -141,12 +165,12 @@ def _pairs(sources: list[str], suffixes: tuple[str, ...], recursive: bool) -> li
 
 
 def list_rows(
-    sources: list[str], output_dir: str, *, output_suffix: str, input_suffixes: tuple[str, ...], recursive: bool = True
+    sources: list[str], output_dir: str, *, output_suffix: str, input_suffixes: tuple[str, ...], recursive: bool = False
 ) -> list[Row]:
     """The (input, output) pairs of a job, in a stable order; two inputs mapping to one output are an error.
 
     ``input_suffixes`` filters directory listings (a file or glob named explicitly is always taken);
-    outputs keep the input's path relative to its directory or glob base, with ``output_suffix``.
+    outputs keep the name the module docstring says, with ``output_suffix``.
     """
     rows, seen = [], {}
     for input_uri, relative in _pairs(sources, input_suffixes, recursive):

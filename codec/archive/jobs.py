@@ -19,7 +19,7 @@ def encode_collection(
     *,
     encode_options: dict,
     manifest: str | None = None,
-    recursive: bool = True,
+    recursive: bool = False,
     notice: Callable[[str], None] = lambda message: None,
     **job_options,
 ) -> ray_jobs.JobSummary:
@@ -29,7 +29,7 @@ def encode_collection(
     ``ray_jobs.run_job``'s (``ray_options``, ``force``).
     """
     rows = inputs.list_rows(
-        sources, output_dir, output_suffix=".sdz", input_suffixes=inputs.IMAGE_SUFFIXES, recursive=recursive
+        sources, output_dir, output_suffix=".sdz", input_suffixes=inputs.image_suffixes(), recursive=recursive
     )
     preload = encode_options.get("model")
     return ray_jobs.run_job(
@@ -50,7 +50,7 @@ def decode_collection(
     decode_options: dict,
     image_format: str = "png",
     manifest: str | None = None,
-    recursive: bool = True,
+    recursive: bool = False,
     notice: Callable[[str], None] = lambda message: None,
     **job_options,
 ) -> ray_jobs.JobSummary:
