@@ -489,6 +489,9 @@ Guidance = Annotated[float, typer.Option("--guidance", "-g", help="Classifier-fr
 Scheduler = Annotated[str, typer.Option("--scheduler", help="ddim, pndm, euler, euler-a or dpm++.")]
 NumImages = Annotated[int, typer.Option("--num-images", help="Images to generate with one model load.")]
 GenModel = Annotated[Optional[str], typer.Option("--model", "-m", help=GEN_MODEL_HELP)]
+NoWatermark = Annotated[
+    bool, typer.Option("--no-watermark", help="Leave image outputs without the invisible watermark (see `watermark`).")
+]
 SdzQuality = Annotated[
     Optional[int], typer.Option("--quality", "-Q", min=1, max=100, help="For .sdz output, as in encode.")
 ]
@@ -535,6 +538,7 @@ def run_generation(
     device: str,
     force: bool,
     quiet: bool,
+    watermark: bool = True,
 ) -> None:
     """What gen and img2img share: usage checks here, then ``generate_to_files`` does the work."""
     from sdcodec.codec.diffusion.generate import check_options
@@ -581,6 +585,7 @@ def run_generation(
         bpp=bpp,
         size=size,
         caption=caption,
+        watermark=watermark,
     )
     with reported_errors(), step_progress(quiet) as progress:
         generate_to_files(request, force=force, notice=notifier(quiet), progress=progress)
@@ -606,6 +611,7 @@ def gen(
     device: Device = "auto",
     force: Force = False,
     quiet: Quiet = False,
+    no_watermark: NoWatermark = False,
 ) -> None:
     """Generate images from a prompt (txt2img) with Stable Diffusion."""
     run_generation(
@@ -629,6 +635,7 @@ def gen(
         device=device,
         force=force,
         quiet=quiet,
+        watermark=not no_watermark,
     )
 
 
@@ -662,6 +669,7 @@ def img2img(
     device: Device = "auto",
     force: Force = False,
     quiet: Quiet = False,
+    no_watermark: NoWatermark = False,
 ) -> None:
     """Redraw an image (or a .sdz file's latent) guided by a prompt (img2img)."""
     run_generation(
@@ -685,7 +693,40 @@ def img2img(
         device=device,
         force=force,
         quiet=quiet,
+        watermark=not no_watermark,
     )
+
+
+# --- generative tools (watermark, inpaint, outpaint, upscale) ------------------------------
+
+
+@app.command()
+def watermark(
+    images: list[Path] = typer.Argument(..., help="Images to check (PNG, JPEG, WebP, ...; at least 256x256)."),
+) -> None:
+    """Say whether images carry Stable Diffusion's invisible watermark (exit 0: all do, 3: one does not)."""
+    from PIL import Image
+
+    from sdcodec.codec.diffusion.watermark import detect
+    from sdcodec.codec.images.image_io import load_image
+
+    console = Console(highlight=False, soft_wrap=True)
+    unmarked = 0
+    with reported_errors():
+        for path in images:
+            try:
+                found = detect(Image.fromarray(load_image(path).rgb, "RGB"))
+            except ValueError as exc:
+                fail(f"{path}: {exc}")
+            verdict = "watermark present" if found.present else "no watermark"
+            console.print(
+                f"{printable(str(path))}: {verdict} ({found.matching_bits}/{found.total_bits} bits match, "
+                f"{found.method})",
+                markup=False,
+            )
+            unmarked += not found.present
+    if unmarked:
+        raise typer.Exit(3)
 
 
 # --- benchmark command --------------------------------------------------------------------

@@ -38,6 +38,7 @@ class GenerationRequest:
     bpp: float | None = None
     size: int | None = None
     caption: str | None = None  # for .sdz output (default: the prompt, cut to the container's limit)
+    watermark: bool = True  # the invisible mark on image outputs (codec.diffusion.watermark); .sdz has none
 
     @property
     def suffix(self) -> str:
@@ -55,6 +56,7 @@ def generate_to_files(
     from sdcodec.codec.diffusion.generate import iter_generate, random_seed, read_init
     from sdcodec.codec.diffusion.parameters import image_bytes
     from sdcodec.codec.diffusion.sd_pipeline import load_sd_components
+    from sdcodec.codec.diffusion.watermark import add_watermark
     from sdcodec.codec.image_codec import encode_latent_image
 
     suffix = request.suffix
@@ -116,6 +118,7 @@ def generate_to_files(
                 caption=caption,
             )
         else:
+            result.image = add_watermark(result.image) if request.watermark else result.image
             data = image_bytes(result, suffix)
         write_output(path, lambda out, data=data: out.write(data), force)
         notice(f"wrote {path}: {result.width}x{result.height}, seed {result.seed}, {len(data)} bytes")
