@@ -96,14 +96,29 @@ def test_mask_blur_softens_the_seam_and_only_masked_works_on_a_box(picture, tmp_
 
 
 def test_inpaint_starts_from_a_sdz_latent(tmp_path, tiny_pipeline_dir):
-    sdz = tmp_path / "start.sdz"
+    sdz, decoded, out = tmp_path / "start.sdz", tmp_path / "decoded.png", tmp_path / "out.png"
     made = run("gen", "a house", "-o", sdz, "--model", tiny_pipeline_dir, "-W", "64", "-H", "48", *FAST)
     assert made.exit_code == 0, made.output
+    assert run("decode", sdz, decoded, "--model", tiny_pipeline_dir, "--restore-steps", "0", "-q").exit_code == 0
     box_mask((64, 48), (16, 16, 48, 40)).save(tmp_path / "mask.png")
-    out = tmp_path / "out.png"
-    result = run("inpaint", sdz, tmp_path / "mask.png", "a cat", "-o", out, "--model", tiny_pipeline_dir, *FAST)
+    result = run(
+        "inpaint",
+        sdz,
+        tmp_path / "mask.png",
+        "a cat",
+        "-o",
+        out,
+        "--model",
+        tiny_pipeline_dir,
+        "--mask-blur",
+        "0",
+        *FAST,
+    )
     assert result.exit_code == 0, result.output
-    assert Image.open(out).size == (64, 48)
+    before, after = pixels(decoded), pixels(out)
+    assert after.shape == before.shape == (48, 64, 3)
+    assert np.array_equal(after[:16], before[:16])  # the .sdz's own picture where the mask is black
+    assert np.abs(after[16:40, 16:48] - before[16:40, 16:48]).mean() > 3
 
 
 def test_inpaint_errors_are_one_line(picture, tmp_path, tiny_pipeline_dir):
