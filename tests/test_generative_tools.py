@@ -12,6 +12,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from sdcodec.cli import app
+from sdcodec.codec.diffusion.parameters import read_parameters
 
 runner = CliRunner()
 FAST = ["--steps", "2", "--seed", "3", "-q", "--no-watermark"]
@@ -65,6 +66,7 @@ def test_inpaint_keeps_the_unmasked_area_and_repaints_the_masked_one(
     outside[20:52, 40:72] = False
     assert np.array_equal(after[outside], before[outside])  # pasted back exactly
     assert np.abs(after[20:52, 40:72] - before[20:52, 40:72]).mean() > 10
+    assert "Denoising strength: 1, Mask blur: 0, Version:" in read_parameters(out)
 
 
 def test_mask_blur_softens_the_seam_and_only_masked_works_on_a_box(picture, tmp_path, tiny_pipeline_dir):
@@ -144,6 +146,7 @@ def test_outpaint_grows_the_canvas_and_keeps_the_middle(picture, tmp_path, tiny_
     assert result.exit_code == 0, result.output
     after = pixels(out)
     assert after.shape == (70 + 8, 16 + 100 + 32, 3)
+    assert "Size: 148x78" in read_parameters(out) and "Outpaint extend: 16,32,0,8" in read_parameters(out)
     blur = 8 * 3  # the default mask blur reaches about three radii
     middle = after[: 70 - blur, 16 + blur : 16 + 100 - blur]
     assert np.array_equal(middle, np.asarray(image, dtype=np.int16)[: 70 - blur, blur : 100 - blur])

@@ -161,12 +161,23 @@ def inpaint(
         model=components.spec,
         strength=strength,
     )
-    parameters += f", Mask blur: {mask_blur}" + (
+    extra = f"Mask blur: {mask_blur}" + (
         f", Inpaint area: Only masked, Masked area padding: {padding}" if only_masked else ""
     )
     return GeneratedImage(
-        seed=seed, parameters=parameters, width=width, height=height, image=picture.crop((0, 0, width, height))
+        seed=seed,
+        parameters=with_fields(parameters, extra),
+        width=width,
+        height=height,
+        image=picture.crop((0, 0, width, height)),
     )
+
+
+def with_fields(parameters: str, fields: str) -> str:
+    """A1111 parameters text with ``fields`` ("Name: value, ...") added to its settings line, before
+    ``Version`` when there is one (A1111 keeps it last)."""
+    head, marker, version = parameters.rpartition(", Version: ")
+    return f"{head}, {fields}{marker}{version}" if marker else f"{parameters}, {fields}"
 
 
 def check_mask(mask: Image.Image, size: tuple[int, int]) -> Image.Image:

@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from sdcodec.codec.diffusion.generate import GeneratedImage
-from sdcodec.codec.diffusion.inpaint import Canvas, SDComponents, inpaint
+from sdcodec.codec.diffusion.inpaint import Canvas, SDComponents, inpaint, with_fields
 
 DEFAULT_STRENGTH = 0.8
 DEFAULT_MASK_BLUR = 8
@@ -55,5 +55,5 @@ def outpaint(
     """The canvas grown by ``extend`` (left, right, top, bottom pixels), new area drawn; ``options`` as ``inpaint``'s."""
     grown, mask = extended_canvas(canvas.image, extend)
     result = inpaint(components, prompt, Canvas(image=grown), mask, strength=strength, mask_blur=mask_blur, **options)
-    result.parameters += ", Outpaint extend: " + ",".join(map(str, extend))
+    result.parameters = with_fields(result.parameters, "Outpaint extend: " + ",".join(map(str, extend)))
     return result
