@@ -734,7 +734,12 @@ ToolOutput = Annotated[
 ]
 Steps = Annotated[int, typer.Option("--steps", help="Denoising steps of the full schedule (strength x steps are run).")]
 MaskBlur = Annotated[
-    Optional[int], typer.Option("--mask-blur", min=0, help="Blur of the mask's edge in pixels (a soft seam).")
+    Optional[int],
+    typer.Option(
+        "--mask-blur",
+        min=0,
+        help="Blur of the mask's edge in pixels, for a soft seam (default: inpaint 4, outpaint 8).",
+    ),
 ]
 
 
