@@ -123,6 +123,18 @@ def test_inpaint_starts_from_a_sdz_latent(tmp_path, tiny_pipeline_dir):
     assert np.abs(after[16:40, 16:48] - before[16:40, 16:48]).mean() > 3
 
 
+def test_an_inpainting_checkpoint_takes_a_sdz_as_pixels(tmp_path, tiny_pipeline_dir, inpaint_pipeline_dir):
+    sdz, out = tmp_path / "start.sdz", tmp_path / "out.png"
+    assert run("gen", "a house", "-o", sdz, "--model", tiny_pipeline_dir, "-W", "64", "-H", "48", *FAST).exit_code == 0
+    box_mask((64, 48), (16, 16, 48, 40)).save(tmp_path / "mask.png")
+    result = run(
+        "inpaint", sdz, tmp_path / "mask.png", "a cat", "-o", out, "--model", inpaint_pipeline_dir, "--seed", "3"
+    )
+    assert result.exit_code == 0, result.output
+    assert "an inpainting checkpoint" in result.output and "too small for the invisible watermark" in result.output
+    assert Image.open(out).size == (64, 48)
+
+
 def test_inpaint_errors_are_one_line(picture, tmp_path, tiny_pipeline_dir):
     image, image_path = picture
     Image.new("L", (50, 50), 255).save(tmp_path / "wrong-size.png")

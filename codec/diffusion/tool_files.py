@@ -200,9 +200,11 @@ def _latent_space(pipe) -> str | None:
 
 def _write(result, path: Path, force: bool, watermark: bool, notice: Notice) -> Path:
     from sdcodec.codec.diffusion.parameters import image_bytes
-    from sdcodec.codec.diffusion.watermark import add_watermark
+    from sdcodec.codec.diffusion.watermark import add_watermark, can_mark
 
-    if watermark:
+    if watermark and not can_mark(result.image):
+        notice(f"{result.width}x{result.height} is under 256x256 pixels: too small for the invisible watermark")
+    elif watermark:
         result.image = add_watermark(result.image)
     data = image_bytes(result, path.suffix)
     write_output(path, lambda out: out.write(data), force)
