@@ -58,7 +58,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # plain click messages: usage errors stay short
 )
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)  # an error stays one line
+stderr = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)  # an error stays one line
 
 MODEL_HELP = (
     "Model SPEC: hub id, local diffusers dir, taesd:DIR or taef2:DIR (default: $SDCODEC_MODEL, else the SD 1.x VAE)."
@@ -453,15 +453,24 @@ def info(
     """Describe a .sdz file without decoding it."""
     with reported_errors():
         from sdcodec.bitstream import describe
+        from sdcodec.codec.diffusion.parameters import caption_parameters
         from sdcodec.codec.images.standard_streams import read_bytes
 
         facts = describe(read_bytes(input))
+        generation = caption_parameters(facts["caption"])  # a .sdz from gen: its A1111 parameters
+        if generation is not None:
+            facts["generation_parameters"] = generation
         if as_json:
             print(json.dumps(facts, ensure_ascii=False))
             return
-        console = Console(highlight=False, soft_wrap=True)
+        console = Console(highlight=False, soft_wrap=True, emoji=False)  # ":dog:" in a prompt stays text
         width = max(map(len, facts))
         for key, value in facts.items():
+            if key == "generation_parameters":
+                console.print(f"{key:>{width}}", markup=False)
+                for name, setting in value.items():
+                    console.print(f"{'':>{width}}  {name}: {printable(setting)}", markup=False)
+                continue
             shown = (
                 f"{value:.4f}"
                 if isinstance(value, float)
@@ -480,13 +489,31 @@ GEN_OUTPUT_HELP = (
     ".png/.jpg/.webp (parameters embedded) or .sdz (the latent, coded directly); "
     "{n} and {seed} are filled in, several images without them get -1, -2, ..."
 )
-PROMPT_HELP = "What to draw; (word:1.3), (word), [word] set emphasis, BREAK starts a new chunk."
+PROMPT_HELP = (
+    "What to draw; (word:1.3), (word), [word] set emphasis, BREAK starts a new chunk, "
+    "[a:b:0.5] switches text mid-way, [a|b] alternates (A1111's syntax)."
+)
+PromptFile = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--prompt-file",
+        help="Prompts, one a line (instead of PROMPT), as A1111's prompts-from-file script; "
+        "outputs default to gen-{n}-{seed}.png.",
+    ),
+]
 Negative = Annotated[str, typer.Option("--negative", "-n", help="What to steer away from (same emphasis syntax).")]
 Seed = Annotated[
     Optional[int], typer.Option("--seed", help="Seed of the first image (+1 for each next one); random when absent.")
 ]
 Guidance = Annotated[float, typer.Option("--guidance", "-g", help="Classifier-free guidance scale (<= 1: off).")]
-Scheduler = Annotated[str, typer.Option("--scheduler", help="ddim, pndm, euler, euler-a or dpm++.")]
+Scheduler = Annotated[
+    str,
+    typer.Option(
+        "--scheduler",
+        "--sampler",
+        help='ddim, pndm, euler, euler-a, dpm++, or an A1111 sampler name, e.g. "DPM++ 2M Karras", "Euler a".',
+    ),
+]
 NumImages = Annotated[int, typer.Option("--num-images", help="Images to generate with one model load.")]
 GenModel = Annotated[Optional[str], typer.Option("--model", "-m", help=GEN_MODEL_HELP)]
 NoWatermark = Annotated[
@@ -503,7 +530,10 @@ SdzBpp = Annotated[
 ]
 SdzSize = Annotated[Optional[int], typer.Option("--size", min=1, help="For .sdz output: ceiling in bytes.")]
 SdzCaption = Annotated[
-    Optional[str], typer.Option("--caption", help="For .sdz output: the stored caption (default: the prompt).")
+    Optional[str],
+    typer.Option(
+        "--caption", help="For .sdz output: the stored caption (default: the generation parameters, prompt first)."
+    ),
 ]
 
 
@@ -518,7 +548,8 @@ def step_progress(quiet: bool) -> Iterator[Optional[Callable[[int, int], None]]]
 
 def run_generation(
     *,
-    prompt: str,
+    prompt: Optional[str],
+    prompt_file: Optional[Path],
     input: Optional[Path],
     output: Optional[Path],
     negative: str,
@@ -542,9 +573,18 @@ def run_generation(
 ) -> None:
     """What gen and img2img share: usage checks here, then ``generate_to_files`` does the work."""
     from sdcodec.codec.diffusion.generate import check_options
-    from sdcodec.codec.diffusion.generate_files import OUTPUT_FORMATS, GenerationRequest, generate_to_files
+    from sdcodec.codec.diffusion.generate_files import (
+        OUTPUT_FORMATS,
+        GenerationRequest,
+        generate_jobs_to_files,
+        requests_from_prompt_file,
+    )
 
-    pattern = str(output or f"{'img2img' if input else 'gen'}-{{seed}}.png")
+    if (prompt is None) == (prompt_file is None):
+        raise typer.BadParameter("give a PROMPT or --prompt-file (one of them)")
+    prompt = prompt or ""
+
+    pattern = str(output or f"{'img2img' if input else 'gen'}{'-{n}' if prompt_file else ''}-{{seed}}.png")
     suffix = Path(pattern).suffix.lower()
     if suffix not in OUTPUT_FORMATS:
         raise typer.BadParameter(
@@ -563,6 +603,8 @@ def run_generation(
             num_images=num_images,
             seed=seed,
             strength=strength,
+            prompt=prompt,
+            negative=negative,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
@@ -588,12 +630,13 @@ def run_generation(
         watermark=watermark,
     )
     with reported_errors(), step_progress(quiet) as progress:
-        generate_to_files(request, force=force, notice=notifier(quiet), progress=progress)
+        requests = requests_from_prompt_file(prompt_file, request) if prompt_file else [request]
+        generate_jobs_to_files(requests, force=force, notice=notifier(quiet), progress=progress)
 
 
 @app.command()
 def gen(
-    prompt: str = typer.Argument(..., help=PROMPT_HELP),
+    prompt: Optional[str] = typer.Argument(None, help=PROMPT_HELP),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help=GEN_OUTPUT_HELP + " (default: gen-{seed}.png)."),
     negative: Negative = "",
     seed: Seed = None,
@@ -608,6 +651,7 @@ def gen(
     bpp: SdzBpp = None,
     size: SdzSize = None,
     caption: SdzCaption = None,
+    prompt_file: PromptFile = None,
     device: Device = "auto",
     force: Force = False,
     quiet: Quiet = False,
@@ -616,6 +660,7 @@ def gen(
     """Generate images from a prompt (txt2img) with Stable Diffusion."""
     run_generation(
         prompt=prompt,
+        prompt_file=prompt_file,
         input=None,
         output=output,
         negative=negative,
@@ -642,7 +687,7 @@ def gen(
 @app.command()
 def img2img(
     input: Path = typer.Argument(..., help="Starting image, or a .sdz file (its latent is used directly)."),
-    prompt: str = typer.Argument(..., help=PROMPT_HELP),
+    prompt: Optional[str] = typer.Argument(None, help=PROMPT_HELP),
     output: Optional[Path] = typer.Option(
         None, "--output", "-o", help=GEN_OUTPUT_HELP + " (default: img2img-{seed}.png)."
     ),
@@ -666,6 +711,7 @@ def img2img(
     bpp: SdzBpp = None,
     size: SdzSize = None,
     caption: SdzCaption = None,
+    prompt_file: PromptFile = None,
     device: Device = "auto",
     force: Force = False,
     quiet: Quiet = False,
@@ -674,6 +720,7 @@ def img2img(
     """Redraw an image (or a .sdz file's latent) guided by a prompt (img2img)."""
     run_generation(
         prompt=prompt,
+        prompt_file=prompt_file,
         input=input,
         output=output,
         negative=negative,
@@ -743,7 +790,7 @@ MaskBlur = Annotated[
 ]
 
 
-def diffusion_settings(negative, seed, steps, guidance, scheduler, model, device, **extra):
+def diffusion_settings(prompt, negative, seed, steps, guidance, scheduler, model, device, **extra):
     """The shared diffusion settings, checked here so that bad values are usage errors (exit 2)."""
     from sdcodec.codec.diffusion.generate import check_options
     from sdcodec.codec.diffusion.tool_files import Diffusion
@@ -757,6 +804,8 @@ def diffusion_settings(negative, seed, steps, guidance, scheduler, model, device
             scheduler=scheduler,
             seed=seed,
             strength=extra.get("strength"),
+            prompt=prompt,
+            negative=negative,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
@@ -791,6 +840,7 @@ def inpaint(
     from sdcodec.codec.diffusion.tool_files import inpaint_file
 
     settings = diffusion_settings(
+        prompt,
         negative,
         seed,
         steps,
@@ -849,7 +899,7 @@ def outpaint(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     settings = diffusion_settings(
-        negative, seed, steps, guidance, scheduler, model, device, strength=strength, mask_blur=mask_blur
+        prompt, negative, seed, steps, guidance, scheduler, model, device, strength=strength, mask_blur=mask_blur
     )
     with reported_errors(), step_progress(quiet) as progress:
         outpaint_file(

@@ -1,6 +1,6 @@
 """Entropy decoding's share of a decode, and its cost on degenerate shapes.
 
-    python -m benchmarks.bench_entropy_decode [--images 6] [--save-dir DIR]
+    python -m benchmarks.bench_entropy_decode [--images 6] [--save-dir DIR] [--entropy-model N]
 
 Part 1 encodes Kodak images with TAEF2 at the default quality and times, on each file, the
 entropy decode (``read_symbols``, best of 3) against the TAEF2 decoder (one pass) in the same
@@ -35,7 +35,18 @@ def _best_of(function, repeats: int = 3) -> float:
     return best
 
 
-def kodak_share(count: int, save_dir: Path | None) -> None:
+def _recoded(data: bytes, entropy_model: int) -> bytes:
+    """The same file with its symbols coded by another entropy model."""
+    import dataclasses
+
+    from sdcodec import bitstream
+
+    q, sdz = latent_coder.read_symbols(data)
+    payload, _ = latent_coder.encode_symbols(q, entropy_model)
+    return bitstream.write_sdz(dataclasses.replace(sdz, entropy_model=entropy_model, payload=payload))
+
+
+def kodak_share(count: int, save_dir: Path | None, entropy_model: int | None = None) -> None:
     from sdcodec import encode_image
 
     spec = f"taef2:{SHARED / 'weights' / 'taef2'}"
@@ -46,6 +57,8 @@ def kodak_share(count: int, save_dir: Path | None) -> None:
     shares = []
     for path in paths:
         data = encode_image(Image.open(path), model=spec)
+        if entropy_model is not None:
+            data = _recoded(data, entropy_model)
         if save_dir is not None:
             save_dir.mkdir(parents=True, exist_ok=True)
             (save_dir / f"{path.stem}.sdz").write_bytes(data)
@@ -87,9 +100,10 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=6)
     parser.add_argument("--values", type=int, default=1 << 17, help="values of each latent in part 2")
     parser.add_argument("--save-dir", type=Path, help="keep the encoded Kodak files here")
+    parser.add_argument("--entropy-model", type=int, choices=latent_coder.ENTROPY_MODELS, help="default: new files'")
     args = parser.parse_args()
     torch.set_num_threads(max(1, os.cpu_count() or 1))
-    kodak_share(args.images, args.save_dir)
+    kodak_share(args.images, args.save_dir, args.entropy_model)
     shape_independence(args.values)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from tiny_sd import make_tiny_vae
 
 from sdcodec.codec.diffusion.generate import SCHEDULERS, check_options, generate
 from sdcodec.codec.diffusion.generate_files import output_paths
-from sdcodec.codec.diffusion.parameters import image_bytes, parse_parameters, read_parameters
+from sdcodec.codec.diffusion.parameters import caption_prompt, image_bytes, parse_parameters, read_parameters
 from sdcodec.codec.diffusion.sd_pipeline import encode_prompt, load_sd_components
 from sdcodec.codec.errors import ModelLoadError
 
@@ -125,7 +126,8 @@ def test_parameters_in_png_are_present_and_parseable(components, tmp_path):
     assert fields["CFG scale"] == "6.5"
     assert fields["Seed"] == "5"
     assert fields["Size"] == "64x48"
-    assert fields["Model"] == components.spec
+    assert fields["Model"] == "pipeline"  # the model's name, not its path
+    assert re.fullmatch("[0-9a-f]{10}", fields["Model hash"])
     assert "Denoising strength" not in fields
     # the layout prompt readers expect: prompt, then 'Negative prompt:', then the settings line
     lines = text.split("\n")
@@ -204,7 +206,7 @@ def test_img2img_from_a_latent(components):
         ({"steps": 0}, "steps"),
         ({"width": 60}, "width"),
         ({"height": 0}, "height"),
-        ({"scheduler": "lms"}, "unknown scheduler"),
+        ({"scheduler": "heun"}, "unknown sampler"),
         ({"guidance": -1.0}, "guidance"),
         ({"num_images": 0}, "number of images"),
         ({"seed": -5}, "seed"),
@@ -343,7 +345,9 @@ def test_cli_gen_to_sdz_then_decode(run, pipeline_dir, tmp_path):
     data = out.read_bytes()
     latent, header = read_latent(data)
     assert (header.width, header.height, header.latent_space) == (64, 48, "sd1")
-    assert header.caption == "a cat"  # the prompt conditions decode-time restoration
+    # the caption holds the generation parameters; their first line, the prompt, conditions restoration
+    assert header.caption.split("\n")[0] == "a cat" and caption_prompt(header.caption) == "a cat"
+    assert parse_parameters(header.caption)["Seed"] == "3"
     # the stored latent is the generated one, quantized (no decode / re-encode in between)
     components = load_sd_components(str(pipeline_dir), device="cpu")
     generated = generate(components, "a cat", seed=3, steps=2, width=64, height=48, output_type="latent")[0].latent
@@ -381,7 +385,10 @@ def test_cli_img2img_from_png_and_from_sdz(run, tmp_path):
         ["gen", "x", "-W", "60"],
         ["gen", "x", "-H", "0"],
         ["gen", "x", "--steps", "0"],
-        ["gen", "x", "--scheduler", "lms"],
+        ["gen", "x", "--scheduler", "heun"],
+        ["gen", "x", "--sampler", "Euler a Karras"],
+        ["gen", "a (cat:1.2.3)"],
+        ["gen", "x", "--negative", "[(b:.):2]"],
         ["gen", "x", "--num-images", "0"],
         ["gen", "x", "--seed", "-1"],
         ["gen", "x", "--guidance", "-2"],

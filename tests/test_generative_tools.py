@@ -84,6 +84,8 @@ def test_mask_blur_softens_the_seam_and_only_masked_works_on_a_box(picture, tmp_
         tiny_pipeline_dir,
         "--mask-blur",
         "4",
+        "--scheduler",
+        "DPM++ 2M Karras",
         "--only-masked",
         "--padding",
         "8",
@@ -95,6 +97,8 @@ def test_mask_blur_softens_the_seam_and_only_masked_works_on_a_box(picture, tmp_
     assert changed[8:24, 80:96].mean() > 0.9
     assert changed[4:8, 80:96].any()  # the blurred edge blends a little beyond the mask
     assert not changed[:, :64].any() and not changed[40:].any()  # far outside the mask: untouched
+    text = read_parameters(out)
+    assert "Sampler: DPM++ 2M, Schedule type: Karras" in text and "Inpaint area: Only masked" in text
 
 
 def test_inpaint_starts_from_a_sdz_latent(tmp_path, tiny_pipeline_dir):

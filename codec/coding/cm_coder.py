@@ -467,21 +467,7 @@ def _offsets(width: int) -> tuple[np.ndarray, np.ndarray]:
 def encode(values: np.ndarray, order: np.ndarray, refs: np.ndarray, nrefs: np.ndarray) -> bytes:
     """The model-2 byte stream of int64 symbols (C, h, w) under the given channel order and references."""
     values = np.array(values, dtype=np.int64, order="C")  # a writable copy: the kernel is shared with the decoder
-    channels = values.shape[0]
-    if (
-        sorted(order.tolist()) != list(range(channels))
-        or nrefs.shape != (channels,)
-        or refs.shape != (channels, MAX_REFS)
-    ):
-        raise ValueError("order must be a permutation of the channels, with refs (C, MAX_REFS) and nrefs (C,)")
-    position = {int(c): k for k, c in enumerate(order)}
-    for c in range(channels):
-        if not 0 <= nrefs[c] <= min(MAX_REFS, position[c]) or any(
-            position.get(int(r), channels) >= position[c] for r in refs[c, : nrefs[c]]
-        ):
-            raise ValueError(f"channel {c}: references must be distinct channels coded before it, at most {MAX_REFS}")
-        if len(set(refs[c, : nrefs[c]].tolist())) != nrefs[c]:
-            raise ValueError(f"channel {c}: references must be distinct")
+    check_choices(values.shape[0], order, refs, nrefs)
     capacity = values.size // 2 + 1024
     while True:
         buf = np.zeros(capacity, dtype=np.uint8)
@@ -503,6 +489,24 @@ def encode(values: np.ndarray, order: np.ndarray, refs: np.ndarray, nrefs: np.nd
             buf[used] = coder[0] >> 24  # flush: any value from here on lies inside [low, high]
             return bytes(buf[: used + 1])
         capacity = used + 1024
+
+
+def check_choices(channels: int, order: np.ndarray, refs: np.ndarray, nrefs: np.ndarray) -> None:
+    """Refuse (ValueError) a channel order or references the decoder would reject."""
+    if (
+        sorted(order.tolist()) != list(range(channels))
+        or nrefs.shape != (channels,)
+        or refs.shape != (channels, MAX_REFS)
+    ):
+        raise ValueError("order must be a permutation of the channels, with refs (C, MAX_REFS) and nrefs (C,)")
+    position = {int(c): k for k, c in enumerate(order)}
+    for c in range(channels):
+        if not 0 <= nrefs[c] <= min(MAX_REFS, position[c]) or any(
+            position.get(int(r), channels) >= position[c] for r in refs[c, : nrefs[c]]
+        ):
+            raise ValueError(f"channel {c}: references must be distinct channels coded before it, at most {MAX_REFS}")
+        if len(set(refs[c, : nrefs[c]].tolist())) != nrefs[c]:
+            raise ValueError(f"channel {c}: references must be distinct")
 
 
 def decode(data: bytes, shape: tuple[int, int, int]) -> tuple[int, np.ndarray]:

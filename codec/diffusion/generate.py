@@ -1,8 +1,8 @@
 """The generative core: txt2img and img2img on diffusers' Stable Diffusion pipelines.
 
 Both pipelines are assembled from one set of loaded components (codec.sd_pipeline), so nothing
-is loaded twice. Prompts go through codec.prompt_weighting (emphasis, long prompts) and reach
-the pipeline as ``prompt_embeds``. Each image has its own seed (``seed``, ``seed + 1``, ...) and
+is loaded twice. Prompts go through codec.conditioning (prompt editing and alternation, step by
+step) and codec.prompt_weighting (emphasis, long prompts) and reach the pipeline as ``prompt_embeds``. Each image has its own seed (``seed``, ``seed + 1``, ...) and
 its own CPU generator, so image n of a batch is reproduced by generating once with its seed,
 on any device. Every result carries its parameters in the A1111 ``parameters`` text layout,
 which prompt readers (A1111, ComfyUI, civitai, exiftool) understand.
@@ -19,17 +19,12 @@ import numpy as np
 import torch
 from PIL import Image
 
+from sdcodec.codec.diffusion.conditioning import check_prompt, encode_conditioning
+from sdcodec.codec.diffusion.model_identity import model_hash, model_name
 from sdcodec.codec.diffusion.parameters import format_parameters
-from sdcodec.codec.diffusion.sd_pipeline import SDComponents, encode_prompt, quiet_libraries
+from sdcodec.codec.diffusion.samplers import SCHEDULERS, make_scheduler, resolve_sampler  # noqa: F401 (SCHEDULERS re-exported)
+from sdcodec.codec.diffusion.sd_pipeline import SDComponents, quiet_libraries
 
-# --scheduler name -> (diffusers class name, config overrides, A1111 sampler name)
-SCHEDULERS: dict[str, tuple[str, dict, str]] = {
-    "ddim": ("DDIMScheduler", {}, "DDIM"),
-    "pndm": ("PNDMScheduler", {"skip_prk_steps": True}, "PLMS"),
-    "euler": ("EulerDiscreteScheduler", {}, "Euler"),
-    "euler-a": ("EulerAncestralDiscreteScheduler", {}, "Euler a"),
-    "dpm++": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++", "solver_order": 2}, "DPM++ 2M"),
-}
 DEFAULT_STRENGTH = 0.75
 MAX_SEED = 2**63 - 1
 
@@ -125,13 +120,18 @@ def iter_generate(
         num_images=num_images,
         seed=seed,
         strength=strength if img2img else None,
+        prompt=prompt,
+        negative=negative,
     )
     if output_type not in ("pil", "latent"):
         raise ValueError(f"output_type must be 'pil' or 'latent', not {output_type!r}")
     if seed is None:
         seed = random_seed()
+    sampler = resolve_sampler(scheduler)
+    name, digest = model_name(components.spec), model_hash(components.spec)
 
-    cond, uncond = encode_prompt(components, prompt, negative)
+    conditioning = encode_conditioning(components, prompt, negative, steps)
+    cond, uncond = conditioning.at(0)
     pipe = build_pipeline(components, scheduler, img2img=img2img)
     inputs: dict = {"width": width, "height": height}
     if init_latent is not None:
@@ -146,7 +146,12 @@ def iter_generate(
             if progress is not None:
                 per_image = pipeline.num_timesteps
                 progress(index * per_image + step + 1, num_images * per_image)
-            return {}
+            if not conditioning.changes:
+                return {}
+            # Prompt editing / alternation: the next step's texts. With guidance the pipeline
+            # carries [uncond, cond] as one batch; without, cond alone.
+            cond, uncond = conditioning.at(step + 1)
+            return {"prompt_embeds": torch.cat([uncond, cond]) if pipeline.do_classifier_free_guidance else cond}
 
         with torch.inference_mode():
             result = pipe(
@@ -157,18 +162,21 @@ def iter_generate(
                 generator=torch.Generator("cpu").manual_seed(image_seed),
                 output_type=output_type,
                 callback_on_step_end=on_step_end,
+                callback_on_step_end_tensor_inputs=["prompt_embeds"],
                 **inputs,
             )
         parameters = format_parameters(
             prompt=prompt,
             negative=negative,
             steps=steps,
-            sampler=SCHEDULERS[scheduler][2],
+            sampler=sampler.name,
+            schedule_type=sampler.schedule_type,
             guidance=guidance,
             seed=image_seed,
             width=out_width,
             height=out_height,
-            model=components.spec,
+            model=name,
+            model_hash=digest,
             strength=strength if img2img else None,
         )
         done = GeneratedImage(seed=image_seed, parameters=parameters, width=out_width, height=out_height)
@@ -235,10 +243,11 @@ def check_options(
     num_images: int = 1,
     seed: int | None = None,
     strength: float | None = None,
+    prompt: str = "",
+    negative: str = "",
 ) -> None:
     """Raise ``ValueError`` (one line) for settings no pipeline run could use; the CLI maps it to exit 2."""
-    if scheduler not in SCHEDULERS:
-        raise ValueError(f"unknown scheduler {scheduler!r} (known: {', '.join(SCHEDULERS)})")
+    resolve_sampler(scheduler)
     if steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}")
     if num_images < 1:
@@ -255,14 +264,16 @@ def check_options(
             raise ValueError(f"strength must be in (0, 1], got {strength}")
         if int(steps * strength) < 1:
             raise ValueError(f"strength {strength} x {steps} steps leaves no denoising step; raise either")
+    for text in (prompt, negative):
+        check_prompt(text, steps)
 
 
 def build_pipeline(components: SDComponents, scheduler: str, *, img2img: bool = False):
-    """A diffusers SD pipeline over the already loaded components, with a fresh scheduler."""
+    """A diffusers SD pipeline over the already loaded components, with a fresh scheduler for
+    ``scheduler`` (a --scheduler short name or an A1111 sampler name, see codec.diffusion.samplers)."""
     import diffusers
 
-    class_name, overrides, _ = SCHEDULERS[scheduler]
-    sampler = getattr(diffusers, class_name).from_config(components.scheduler.config, **overrides)
+    sampler = make_scheduler(resolve_sampler(scheduler), components.scheduler.config)
     with quiet_libraries():  # importing the pipelines makes transformers talk about image processors
         pipeline_class = diffusers.StableDiffusionImg2ImgPipeline if img2img else diffusers.StableDiffusionPipeline
     pipe = pipeline_class(

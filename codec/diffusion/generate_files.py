@@ -1,13 +1,15 @@
 """gen / img2img from prompt to files: output names, one model load, each image written safely.
 
-``generate_to_files`` is what the CLI's ``gen`` and ``img2img`` run once their options are parsed;
-images become PNG/JPEG/WebP with their parameters embedded, or .sdz files coded from the latent.
+``generate_to_files`` is what the CLI's ``gen`` and ``img2img`` run once their options are parsed
+(``generate_jobs_to_files`` for a prompt file, ``requests_from_prompt_file`` making its requests);
+images become PNG/JPEG/WebP with their parameters embedded, or .sdz files coded from the latent
+with the parameters as their caption.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sdcodec.codec.errors import LatentSpaceMismatch, SdcodecError
@@ -37,7 +39,7 @@ class GenerationRequest:
     quality: int | None = None  # for .sdz output, as in encode
     bpp: float | None = None
     size: int | None = None
-    caption: str | None = None  # for .sdz output (default: the prompt, cut to the container's limit)
+    caption: str | None = None  # for .sdz output (default: the generation parameters, see parameters_caption)
     watermark: bool = True  # the invisible mark on image outputs (codec.diffusion.watermark); .sdz has none
 
     @property
@@ -53,36 +55,78 @@ def generate_to_files(
     progress: Callable[[int, int], None] | None = None,
 ) -> list[Path]:
     """Generate ``request.num_images`` images into files; every output is checked before the model loads."""
-    from sdcodec.codec.diffusion.generate import iter_generate, random_seed, read_init
-    from sdcodec.codec.diffusion.parameters import image_bytes
+    return generate_jobs_to_files([request], force=force, notice=notice, progress=progress)
+
+
+def generate_jobs_to_files(
+    requests: list[GenerationRequest],
+    *,
+    force: bool = False,
+    notice: Callable[[str], None] = lambda message: None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[Path]:
+    """Run several requests (the lines of a prompt file) with one model load, in order.
+
+    All share ``requests[0].pattern``: ``{n}`` counts images over all of them. Every request is
+    checked and every output path is checked before the model loads.
+    """
+    from sdcodec.codec.diffusion.generate import check_options, random_seed, read_init
     from sdcodec.codec.diffusion.sd_pipeline import load_sd_components
+
+    first = requests[0]
+    suffix = first.suffix
+    if suffix not in OUTPUT_FORMATS:
+        raise SdcodecError(
+            f"cannot write {Path(first.pattern).name!r}: use an extension among {', '.join(OUTPUT_FORMATS)}"
+        )
+    seeds = []
+    for request in requests:
+        try:
+            check_options(
+                steps=request.steps,
+                guidance=request.guidance,
+                width=512 if request.width is None else request.width,
+                height=512 if request.height is None else request.height,
+                scheduler=request.scheduler,
+                num_images=request.num_images,
+                seed=request.seed,
+                strength=request.strength,
+                prompt=request.prompt,
+                negative=request.negative,
+            )
+        except ValueError as exc:
+            raise SdcodecError(str(exc)) from None
+        seed = random_seed() if request.seed is None else request.seed
+        seeds.append([seed + n for n in range(request.num_images)])
+    try:
+        paths = output_paths(first.pattern, [seed for job in seeds for seed in job])
+    except ValueError as exc:
+        raise SdcodecError(str(exc)) from None
+    for path in paths:
+        check_output(path, force, *([first.init] if first.init else []))
+    source = read_init(first.init) if first.init else None
+    components = load_sd_components(first.model, device=first.device)
+    if source and source.latent_space and source.latent_space != components.latent_space:
+        raise LatentSpaceMismatch(
+            f"{first.init} is in the {source.latent_space} latent space but "
+            f"{components.spec} works in {components.latent_space}"
+        )
+    remaining = iter(paths)
+    for request, job_seeds in zip(requests, seeds):
+        job_paths = [next(remaining) for _ in job_seeds]
+        _generate_job(request, job_seeds[0], job_paths, components, source, force, notice, progress)
+    return paths
+
+
+def _generate_job(request, seed, paths, components, source, force, notice, progress) -> None:
+    """One request's images into ``paths`` (already checked)."""
+    from sdcodec.bitstream.container import MAX_CAPTION_BYTES
+    from sdcodec.codec.diffusion.generate import iter_generate
+    from sdcodec.codec.diffusion.parameters import image_bytes, parameters_caption
     from sdcodec.codec.diffusion.watermark import add_watermark
     from sdcodec.codec.image_codec import encode_latent_image
 
     suffix = request.suffix
-    if suffix not in OUTPUT_FORMATS:
-        raise SdcodecError(
-            f"cannot write {Path(request.pattern).name!r}: use an extension among {', '.join(OUTPUT_FORMATS)}"
-        )
-    seed = random_seed() if request.seed is None else request.seed
-    try:
-        paths = output_paths(request.pattern, [seed + n for n in range(request.num_images)])
-    except ValueError as exc:
-        raise SdcodecError(str(exc)) from None
-    for path in paths:
-        check_output(path, force, *([request.init] if request.init else []))
-    source = read_init(request.init) if request.init else None
-    components = load_sd_components(request.model, device=request.device)
-    if source and source.latent_space and source.latent_space != components.latent_space:
-        raise LatentSpaceMismatch(
-            f"{request.init} is in the {source.latent_space} latent space but "
-            f"{components.spec} works in {components.latent_space}"
-        )
-    caption = request.caption
-    if caption is None:
-        caption, cut = sdz_caption(request.prompt)
-        if cut and suffix == ".sdz":
-            notice("the prompt is longer than a .sdz caption may be: the stored caption is cut")
     notice(
         f"generating {request.num_images} image(s) with {components.spec}, {request.scheduler}, "
         f"{request.steps} steps, seed {seed}"
@@ -107,6 +151,11 @@ def generate_to_files(
     )
     for path, result in zip(paths, results):
         if suffix == ".sdz":
+            caption = request.caption
+            if caption is None:  # the parameters, whose first line is the prompt (restoration reads only it)
+                caption, reduced = parameters_caption(result.parameters, request.prompt, MAX_CAPTION_BYTES)
+                if reduced:
+                    notice(reduced)
             data = encode_latent_image(
                 result.latent,
                 latent_space=components.latent_space,
@@ -122,12 +171,18 @@ def generate_to_files(
             data = image_bytes(result, suffix)
         write_output(path, lambda out, data=data: out.write(data), force)
         notice(f"wrote {path}: {result.width}x{result.height}, seed {result.seed}, {len(data)} bytes")
-    return paths
+
+
+def requests_from_prompt_file(path: str | Path, base: GenerationRequest) -> list[GenerationRequest]:
+    """One request per job line of a prompt file (codec.diffusion.prompt_file), each starting from ``base``."""
+    from sdcodec.codec.diffusion.prompt_file import read_prompt_file
+
+    return [replace(base, **values) for values in read_prompt_file(path)]
 
 
 def sdz_caption(prompt: str) -> tuple[str, bool]:
-    """The caption a generated .sdz stores: the prompt, cut to the container's limit at a character
-    boundary; the flag says whether it was cut. (The caption conditions decode-time restoration.)"""
+    """A prompt cut to the container's caption limit at a character boundary; the flag says
+    whether it was cut. (The caption conditions decode-time restoration.)"""
     from sdcodec.bitstream.container import MAX_CAPTION_BYTES
 
     encoded = prompt.encode("utf-8")

@@ -23,15 +23,12 @@ import numpy as np
 import torch
 from PIL import Image, ImageFilter
 
-from sdcodec.codec.diffusion.generate import (
-    SCHEDULERS,
-    GeneratedImage,
-    Progress,
-    check_options,
-    random_seed,
-)
+from sdcodec.codec.diffusion.conditioning import encode_conditioning
+from sdcodec.codec.diffusion.generate import GeneratedImage, Progress, check_options, random_seed
+from sdcodec.codec.diffusion.model_identity import model_hash, model_name
 from sdcodec.codec.diffusion.parameters import format_parameters
-from sdcodec.codec.diffusion.sd_pipeline import SDComponents, encode_prompt, quiet_libraries
+from sdcodec.codec.diffusion.samplers import make_scheduler, resolve_sampler
+from sdcodec.codec.diffusion.sd_pipeline import SDComponents, quiet_libraries
 
 DEFAULT_MASK_BLUR = 4
 DEFAULT_PADDING = 32
@@ -104,6 +101,8 @@ def inpaint(
         scheduler=scheduler,
         seed=seed,
         strength=strength,
+        prompt=prompt,
+        negative=negative,
     )
     mask = check_mask(mask, canvas.image.size)
     if mask_blur < 0 or padding < 0:
@@ -124,13 +123,17 @@ def inpaint(
     else:
         inputs = {"image": original.crop(box)}
 
-    cond, uncond = encode_prompt(components, prompt, negative)
+    conditioning = encode_conditioning(components, prompt, negative, steps)
+    cond, uncond = conditioning.at(0)
     pipe = build_inpaint_pipeline(components, scheduler)
 
     def on_step_end(pipeline, step, timestep, tensors):
         if progress is not None:
             progress(step + 1, pipeline.num_timesteps)
-        return {}
+        if not conditioning.changes:
+            return {}
+        cond, uncond = conditioning.at(step + 1)  # prompt editing / alternation, as in codec.diffusion.generate
+        return {"prompt_embeds": torch.cat([uncond, cond]) if pipeline.do_classifier_free_guidance else cond}
 
     with torch.inference_mode():
         result = pipe(
@@ -144,21 +147,25 @@ def inpaint(
             guidance_scale=guidance,
             generator=torch.Generator("cpu").manual_seed(seed),
             callback_on_step_end=on_step_end,
+            callback_on_step_end_tensor_inputs=["prompt_embeds"],
             **inputs,
         )
     repainted = Image.composite(result.images[0], original.crop(box), work_mask)
     picture = original.copy()
     picture.paste(repainted, box[:2])
+    sampler = resolve_sampler(scheduler)
     parameters = format_parameters(
         prompt=prompt,
         negative=negative,
         steps=steps,
-        sampler=SCHEDULERS[scheduler][2],
+        sampler=sampler.name,
+        schedule_type=sampler.schedule_type,
         guidance=guidance,
         seed=seed,
         width=width,
         height=height,
-        model=components.spec,
+        model=model_name(components.spec),
+        model_hash=model_hash(components.spec),
         strength=strength,
     )
     extra = f"Mask blur: {mask_blur}" + (
@@ -203,8 +210,7 @@ def build_inpaint_pipeline(components: SDComponents, scheduler: str):
     """diffusers' inpaint pipeline over the already loaded components, with a fresh scheduler."""
     import diffusers
 
-    class_name, overrides, _ = SCHEDULERS[scheduler]
-    sampler = getattr(diffusers, class_name).from_config(components.scheduler.config, **overrides)
+    sampler = make_scheduler(resolve_sampler(scheduler), components.scheduler.config)
     with quiet_libraries():
         pipe = diffusers.StableDiffusionInpaintPipeline(
             vae=components.vae,

@@ -69,15 +69,20 @@ def format_parameters(
     height: int,
     model: str,
     strength: float | None = None,
+    schedule_type: str | None = None,
+    model_hash: str | None = None,
 ) -> str:
     """The generation parameters as A1111 writes them into a PNG's ``parameters`` text chunk
-    (``sampler`` in A1111's naming, e.g. "DDIM", "Euler a")."""
+    (``sampler`` in A1111's naming, e.g. "DDIM", "Euler a"; ``schedule_type`` e.g. "Karras"),
+    fields in A1111's order."""
     settings = {
         "Steps": steps,
         "Sampler": sampler,
+        **({"Schedule type": schedule_type} if schedule_type else {}),
         "CFG scale": f"{guidance:g}",
         "Seed": seed,
         "Size": f"{width}x{height}",
+        **({"Model hash": model_hash} if model_hash else {}),
         "Model": model,
     }
     if strength is not None:
@@ -113,6 +118,55 @@ def parse_parameters(text: str) -> dict[str, str]:
             line = line[len("Negative prompt:") :].lstrip(" ")
         (negative if in_negative else prompt).append(line)
     return {"Prompt": "\n".join(prompt), "Negative prompt": "\n".join(negative), **settings}
+
+
+def is_parameters_text(text: str) -> bool:
+    """Whether ``text`` is a parameters text (a prompt line or more, then a settings line with
+    ``Steps``), not an ordinary caption: what a .sdz written by ``gen`` stores as its caption."""
+    lines = text.strip("\n").split("\n")
+    if len(lines) < 2:
+        return False
+    found = dict((key.strip(), value) for key, value in _SETTING.findall(lines[-1]))
+    return len(found) >= 3 and "Steps" in found
+
+
+def caption_parameters(caption: str) -> dict[str, str] | None:
+    """The generation parameters a .sdz caption holds (see ``parse_parameters``), or None."""
+    return parse_parameters(caption) if is_parameters_text(caption) else None
+
+
+def caption_prompt(caption: str) -> str:
+    """The text that conditions restoration: the caption, or, for a parameters caption, its prompt
+    as it stood at the last denoising step (prompt editing resolved; settings never condition)."""
+    parameters = caption_parameters(caption)
+    if parameters is None:
+        return caption
+    from sdcodec.codec.diffusion.prompt_schedule import prompt_schedule
+
+    steps = int(parameters["Steps"]) if parameters["Steps"].isdigit() else 1
+    return prompt_schedule(parameters["Prompt"], max(steps, 1))[-1][1]
+
+
+def parameters_caption(parameters: str, prompt: str, limit: int) -> tuple[str, str | None]:
+    """The caption a generated .sdz stores, and a notice when it is not the whole parameters text.
+
+    The whole text when it fits in ``limit`` UTF-8 bytes; else the prompt and the settings line
+    (no negative prompt); else the prompt alone, cut at a character boundary.
+    """
+    if len(parameters.encode("utf-8")) <= limit:
+        return parameters, None
+    without_negative = f"{prompt}\n{parameters.rsplit(chr(10), 1)[-1]}"
+    if len(without_negative.encode("utf-8")) <= limit:
+        return (
+            without_negative,
+            f"the .sdz caption (at most {limit} bytes) keeps the settings but not the negative prompt",
+        )
+    cut = prompt.encode("utf-8")[:limit].decode("utf-8", errors="ignore")
+    shortened = ", cut" if cut != prompt else ""
+    return (
+        cut,
+        f"the generation parameters do not fit in a .sdz caption (at most {limit} bytes): it holds the prompt{shortened}",
+    )
 
 
 def _quote(value: str) -> str:

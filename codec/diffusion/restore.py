@@ -16,6 +16,8 @@ from collections.abc import Callable
 import torch
 from diffusers import DDIMScheduler
 
+from sdcodec.codec.diffusion.parameters import caption_prompt
+from sdcodec.codec.diffusion.prompt_weighting import PromptSyntaxError, literal_prompt
 from sdcodec.codec.diffusion.sd_pipeline import SDComponents, encode_prompt, load_sd_components
 from sdcodec.codec.errors import ModelLoadError
 
@@ -89,8 +91,9 @@ def restore_latent(
     """Restore a dequantized latent (C,h,w or 1,C,h,w, U-Net units) with ``num_steps`` DDIM steps.
 
     ``symbols`` are the transmitted integers, ``quant_step`` their bin width (a number, or per-channel
-    steps shaped (C, 1, 1)). The caption (empty
-    prompt when none) conditions the U-Net; ``guidance != 1`` adds classifier-free guidance with
+    steps shaped (C, 1, 1)). The caption's
+    prompt (``parameters.caption_prompt``: the caption, or the prompt of a parameters caption;
+    empty when none) conditions the U-Net; ``guidance != 1`` adds classifier-free guidance with
     the empty prompt as the unconditional. ``consistency`` clamps the result into each symbol's
     bin. ``eta > 0`` adds DDIM's per-step noise, drawn from a generator seeded with ``seed`` (the
     decoder passes a seed derived from the file, so a file always decodes to the same pixels).
@@ -112,8 +115,12 @@ def restore_latent(
     scheduler.set_timesteps(num_inference_steps, device=device)
     scheduler.timesteps = torch.tensor(timesteps, dtype=torch.long, device=device)
 
-    use_guidance = guidance != 1.0 and caption != ""  # with no caption, cond == uncond
-    cond, uncond = encode_prompt(components, caption, "")
+    prompt = caption_prompt(caption)  # a caption written by gen holds parameters: only the prompt conditions
+    use_guidance = guidance != 1.0 and prompt != ""  # with no prompt, cond == uncond
+    try:
+        cond, uncond = encode_prompt(components, prompt, "")
+    except PromptSyntaxError:  # a caption no A1111 prompt could be, e.g. '(a:1.2.3)': read it literally
+        cond, uncond = encode_prompt(components, literal_prompt(prompt), "")
     text = torch.cat([uncond, cond]) if use_guidance else cond
     text = text.to(device=device, dtype=dtype)
     generator = torch.Generator(device=device).manual_seed(seed)
