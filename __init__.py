@@ -50,6 +50,7 @@ _LAZY = {  # public name -> module that defines it (imported on first use: torch
     "quality_to_step": "sdcodec.codec.image_codec",
     "encode_latent": "sdcodec.codec.coding.latent_coder",
     "decode_latent": "sdcodec.codec.coding.latent_coder",
+    "SdzLatentDataset": "sdcodec.codec.archive.latent_dataset",
 }
 
 __all__ = [
