@@ -516,6 +516,9 @@ Scheduler = Annotated[
 ]
 NumImages = Annotated[int, typer.Option("--num-images", help="Images to generate with one model load.")]
 GenModel = Annotated[Optional[str], typer.Option("--model", "-m", help=GEN_MODEL_HELP)]
+NoWatermark = Annotated[
+    bool, typer.Option("--no-watermark", help="Leave image outputs without the invisible watermark (see `watermark`).")
+]
 SdzQuality = Annotated[
     Optional[int], typer.Option("--quality", "-Q", min=1, max=100, help="For .sdz output, as in encode.")
 ]
@@ -566,6 +569,7 @@ def run_generation(
     device: str,
     force: bool,
     quiet: bool,
+    watermark: bool = True,
 ) -> None:
     """What gen and img2img share: usage checks here, then ``generate_to_files`` does the work."""
     from sdcodec.codec.diffusion.generate import check_options
@@ -623,6 +627,7 @@ def run_generation(
         bpp=bpp,
         size=size,
         caption=caption,
+        watermark=watermark,
     )
     with reported_errors(), step_progress(quiet) as progress:
         requests = requests_from_prompt_file(prompt_file, request) if prompt_file else [request]
@@ -650,6 +655,7 @@ def gen(
     device: Device = "auto",
     force: Force = False,
     quiet: Quiet = False,
+    no_watermark: NoWatermark = False,
 ) -> None:
     """Generate images from a prompt (txt2img) with Stable Diffusion."""
     run_generation(
@@ -674,6 +680,7 @@ def gen(
         device=device,
         force=force,
         quiet=quiet,
+        watermark=not no_watermark,
     )
 
 
@@ -708,6 +715,7 @@ def img2img(
     device: Device = "auto",
     force: Force = False,
     quiet: Quiet = False,
+    no_watermark: NoWatermark = False,
 ) -> None:
     """Redraw an image (or a .sdz file's latent) guided by a prompt (img2img)."""
     run_generation(
@@ -732,7 +740,233 @@ def img2img(
         device=device,
         force=force,
         quiet=quiet,
+        watermark=not no_watermark,
     )
+
+
+# --- generative tools (watermark, inpaint, outpaint, upscale) ------------------------------
+
+
+@app.command()
+def watermark(
+    images: list[Path] = typer.Argument(..., help="Images to check (PNG, JPEG, WebP, ...; at least 256x256)."),
+) -> None:
+    """Say whether images carry Stable Diffusion's invisible watermark (exit 0: all do, 3: one does not)."""
+    from PIL import Image
+
+    from sdcodec.codec.diffusion.watermark import detect
+    from sdcodec.codec.images.image_io import load_image
+
+    console = Console(highlight=False, soft_wrap=True)
+    unmarked = 0
+    with reported_errors():
+        for path in images:
+            try:
+                found = detect(Image.fromarray(load_image(path).rgb, "RGB"))
+            except ValueError as exc:
+                fail(f"{path}: {exc}")
+            verdict = "watermark present" if found.present else "no watermark"
+            console.print(
+                f"{printable(str(path))}: {verdict} ({found.matching_bits}/{found.total_bits} bits match, "
+                f"{found.method})",
+                markup=False,
+            )
+            unmarked += not found.present
+    if unmarked:
+        raise typer.Exit(3)
+
+
+ToolOutput = Annotated[
+    Optional[str], typer.Option("--output", "-o", help=".png/.jpg/.webp (parameters embedded); {seed} is filled in.")
+]
+Steps = Annotated[int, typer.Option("--steps", help="Denoising steps of the full schedule (strength x steps are run).")]
+MaskBlur = Annotated[
+    Optional[int],
+    typer.Option(
+        "--mask-blur",
+        min=0,
+        help="Blur of the mask's edge in pixels, for a soft seam (default: inpaint 4, outpaint 8).",
+    ),
+]
+
+
+def diffusion_settings(prompt, negative, seed, steps, guidance, scheduler, model, device, **extra):
+    """The shared diffusion settings, checked here so that bad values are usage errors (exit 2)."""
+    from sdcodec.codec.diffusion.generate import check_options
+    from sdcodec.codec.diffusion.tool_files import Diffusion
+
+    try:
+        check_options(
+            steps=steps,
+            guidance=guidance,
+            width=512,
+            height=512,
+            scheduler=scheduler,
+            seed=seed,
+            strength=extra.get("strength"),
+            prompt=prompt,
+            negative=negative,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    extra = {key: value for key, value in extra.items() if value is not None}
+    return Diffusion(negative, seed, steps, guidance, scheduler, model, device, extra)
+
+
+@app.command()
+def inpaint(
+    image: Path = typer.Argument(..., help="The picture, or a .sdz file (its latent is the start)."),
+    mask: Path = typer.Argument(..., help="Mask of the same size: white is repainted, black kept, grey blended."),
+    prompt: str = typer.Argument(..., help=PROMPT_HELP),
+    output: ToolOutput = "inpaint-{seed}.png",
+    strength: float = typer.Option(1.0, "--strength", "-s", help="How far the masked area moves, in (0, 1]."),
+    mask_blur: MaskBlur = None,
+    only_masked: bool = typer.Option(
+        False, "--only-masked", help="Inpaint only the mask's box (+ --padding) and paste it back: for large images."
+    ),
+    padding: int = typer.Option(32, "--padding", min=0, help="With --only-masked: pixels around the mask's box."),
+    negative: Negative = "",
+    seed: Seed = None,
+    steps: Steps = 25,
+    guidance: Guidance = 7.5,
+    scheduler: Scheduler = "ddim",
+    model: GenModel = None,
+    device: Device = "auto",
+    force: Force = False,
+    quiet: Quiet = False,
+    no_watermark: NoWatermark = False,
+) -> None:
+    """Repaint the white part of a mask (an inpainting checkpoint, or any SD checkpoint by latent blending)."""
+    from sdcodec.codec.diffusion.tool_files import inpaint_file
+
+    settings = diffusion_settings(
+        prompt,
+        negative,
+        seed,
+        steps,
+        guidance,
+        scheduler,
+        model,
+        device,
+        strength=strength,
+        mask_blur=mask_blur,
+        only_masked=only_masked,
+        padding=padding,
+    )
+    with reported_errors(), step_progress(quiet) as progress:
+        inpaint_file(
+            image,
+            mask,
+            prompt,
+            output,
+            settings,
+            force=force,
+            watermark=not no_watermark,
+            notice=notifier(quiet),
+            progress=progress,
+        )
+
+
+@app.command()
+def outpaint(
+    image: Path = typer.Argument(..., help="The picture, or a .sdz file (decoded first)."),
+    prompt: str = typer.Argument(..., help=PROMPT_HELP),
+    extend: str = typer.Option(
+        ..., "--extend", help="Pixels to add: left,right,top,bottom (multiples of 8), e.g. 0,128,0,0."
+    ),
+    output: ToolOutput = "outpaint-{seed}.png",
+    strength: float = typer.Option(
+        0.8, "--strength", "-s", help="How far the new area moves from the stretched edges, in (0, 1]."
+    ),
+    mask_blur: MaskBlur = None,
+    negative: Negative = "",
+    seed: Seed = None,
+    steps: Steps = 25,
+    guidance: Guidance = 7.5,
+    scheduler: Scheduler = "ddim",
+    model: GenModel = None,
+    device: Device = "auto",
+    force: Force = False,
+    quiet: Quiet = False,
+    no_watermark: NoWatermark = False,
+) -> None:
+    """Grow a picture on its sides and draw the new area to match (outpainting)."""
+    from sdcodec.codec.diffusion.outpaint import parse_extend
+    from sdcodec.codec.diffusion.tool_files import outpaint_file
+
+    try:
+        sides = parse_extend(extend)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    settings = diffusion_settings(
+        prompt, negative, seed, steps, guidance, scheduler, model, device, strength=strength, mask_blur=mask_blur
+    )
+    with reported_errors(), step_progress(quiet) as progress:
+        outpaint_file(
+            image,
+            prompt,
+            output,
+            sides,
+            settings,
+            force=force,
+            watermark=not no_watermark,
+            notice=notifier(quiet),
+            progress=progress,
+        )
+
+
+@app.command()
+def upscale(
+    image: Path = typer.Argument(..., help="The picture, or a .sdz file."),
+    prompt: str = typer.Argument("", help="What the picture shows (guides the upscaler)."),
+    output: ToolOutput = "upscale-{seed}.png",
+    scale: int = typer.Option(2, "--scale", help="2 or 4; a model's class fixes it (x2 latent, x4 upscaler)."),
+    model: Optional[str] = typer.Option(
+        None,
+        "--model",
+        "-m",
+        help="A diffusers upscaler (dir or hub id): stabilityai/sd-x2-latent-upscaler (x2) or "
+        "stabilityai/stable-diffusion-x4-upscaler (x4). Without it a .sdz is decoded, then resized (Lanczos).",
+    ),
+    decoder: Optional[str] = typer.Option(
+        None, "--decoder", help="For a .sdz that is decoded: the autoencoder (default: the file's own)."
+    ),
+    noise_level: Optional[int] = typer.Option(
+        None, "--noise-level", min=0, help="x4 only: noise added to the input (default 20)."
+    ),
+    negative: Negative = "",
+    seed: Seed = None,
+    steps: int = typer.Option(20, "--steps", min=1, help="Denoising steps."),
+    guidance: Optional[float] = typer.Option(
+        None, "--guidance", "-g", help="Classifier-free guidance (default: 9 for x4, 0 (off) for x2)."
+    ),
+    device: Device = "auto",
+    force: Force = False,
+    quiet: Quiet = False,
+    no_watermark: NoWatermark = False,
+) -> None:
+    """Upscale a picture with a latent-diffusion upscaler, or decode a .sdz larger."""
+    from sdcodec.codec.diffusion.tool_files import Diffusion, upscale_file
+
+    if scale not in (2, 4):
+        raise typer.BadParameter(f"--scale must be 2 or 4, not {scale}")
+    if noise_level is not None and scale != 4:
+        raise typer.BadParameter("--noise-level applies to the x4 upscaler only")
+    extra = {} if noise_level is None else {"noise_level": noise_level}
+    settings = Diffusion(negative, seed, steps, guidance, "ddim", model, device, extra)
+    with reported_errors(), step_progress(quiet) as progress:
+        upscale_file(
+            image,
+            prompt,
+            output,
+            settings,
+            scale=scale,
+            decoder=decoder,
+            force=force,
+            watermark=not no_watermark,
+            notice=notifier(quiet),
+            progress=progress,
+        )
 
 
 # --- benchmark command --------------------------------------------------------------------

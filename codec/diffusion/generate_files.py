@@ -40,6 +40,7 @@ class GenerationRequest:
     bpp: float | None = None
     size: int | None = None
     caption: str | None = None  # for .sdz output (default: the generation parameters, see parameters_caption)
+    watermark: bool = True  # the invisible mark on image outputs (codec.diffusion.watermark); .sdz has none
 
     @property
     def suffix(self) -> str:
@@ -122,6 +123,7 @@ def _generate_job(request, seed, paths, components, source, force, notice, progr
     from sdcodec.bitstream.container import MAX_CAPTION_BYTES
     from sdcodec.codec.diffusion.generate import iter_generate
     from sdcodec.codec.diffusion.parameters import image_bytes, parameters_caption
+    from sdcodec.codec.diffusion.watermark import add_watermark
     from sdcodec.codec.image_codec import encode_latent_image
 
     suffix = request.suffix
@@ -165,6 +167,7 @@ def _generate_job(request, seed, paths, components, source, force, notice, progr
                 caption=caption,
             )
         else:
+            result.image = add_watermark(result.image) if request.watermark else result.image
             data = image_bytes(result, suffix)
         write_output(path, lambda out, data=data: out.write(data), force)
         notice(f"wrote {path}: {result.width}x{result.height}, seed {result.seed}, {len(data)} bytes")
