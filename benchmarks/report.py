@@ -20,13 +20,12 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
-from sdcodec.benchmarks.bdrate import bd_rate
+from sdcodec.benchmarks.bdrate import SMALL_OVERLAP, bd_rate, bd_rate_detail
 from sdcodec.benchmarks.metrics import HIGHER_IS_BETTER, METRIC_LABELS
 
-METRICS = ("psnr", "ssim", "ms_ssim", "lpips")
+METRICS = tuple(HIGHER_IS_BETTER)
 RECORD_COLUMNS = (
-    "image", "codec", "knob", "sweep", "width", "height", "bytes", "bpp",
-    "psnr", "ssim", "ms_ssim", "ms_ssim_scales", "lpips",
+    "image", "codec", "knob", "sweep", "width", "height", "bytes", "bpp", *METRICS, "ms_ssim_scales",
     "encode_s", "decode_s", "peak_rss_mb", "rss_increase_mb", "load_average",
 )  # fmt: skip
 CROP_SIZE = 160
@@ -62,6 +61,43 @@ def bd_rates(records: list[dict], test: str, anchors: list[str], metric: str) ->
             [p["value"] for p in test_curve],
         )
     return rates
+
+
+def bd_rate_summary(records: list[dict], test: str, anchor: str, metric: str) -> dict | None:
+    """BD-rate of `test` against `anchor` on the averaged curves, with its quality interval, and the
+    per-image BD-rates (each image's own sweep curves) as mean, standard deviation and count.
+
+    None when the averaged curves do not overlap. Per-image figures leave out images whose curves
+    do not overlap; `per_image_sd` is None below two images.
+    """
+    test_curve, anchor_curve = averaged_curve(records, test, metric), averaged_curve(records, anchor, metric)
+    detail = bd_rate_detail(
+        [p["bpp"] for p in anchor_curve],
+        [p["value"] for p in anchor_curve],
+        [p["bpp"] for p in test_curve],
+        [p["value"] for p in test_curve],
+    )
+    if detail is None:
+        return None
+    per_image = []
+    for image in dict.fromkeys(r["image"] for r in records):
+        curves = {}
+        for codec in (test, anchor):
+            rows = [r for r in records if r["image"] == image and r["codec"] == codec and r.get("sweep", True)]
+            curves[codec] = [(r["bpp"], r[metric]) for r in rows if r.get(metric) is not None]
+        value = bd_rate(*zip(*curves[anchor]), *zip(*curves[test])) if curves[anchor] and curves[test] else None
+        if value is not None:
+            per_image.append(value)
+    return {
+        "percent": detail.percent,
+        "low": detail.low,
+        "high": detail.high,
+        "overlap": detail.overlap,
+        "small_overlap": detail.small_overlap,
+        "per_image_mean": statistics.fmean(per_image) if per_image else None,
+        "per_image_sd": statistics.stdev(per_image) if len(per_image) > 1 else None,
+        "per_image_count": len(per_image),
+    }
 
 
 def speed_and_memory(records: list[dict], codec: str) -> dict:
@@ -198,7 +234,9 @@ def write_report(results, out_dir: str | Path, *, crops_path: Path | None = None
     baselines = [info.name for info in ran if info.name != results.subject]
 
     curves = {info.name: {m: averaged_curve(results.records, info.name, m) for m in metric_names} for info in ran}
-    bd = {m: bd_rates(results.records, results.subject, baselines, m) for m in metric_names} if subject_ran else {}
+    bd = {}
+    if subject_ran:
+        bd = {m: {b: bd_rate_summary(results.records, results.subject, b, m) for b in baselines} for m in metric_names}
     bd_vs_jpeg = {}
     if "jpeg" in baselines:
         others = [info.name for info in ran if info.name != "jpeg"]
@@ -215,6 +253,7 @@ def write_report(results, out_dir: str | Path, *, crops_path: Path | None = None
         "subject": results.subject,
         "averaging": "per-knob averages (mean bpp and mean metric over all images at each quality setting)",
         "metrics_unavailable": results.metrics_unavailable,
+        "metric_implementations": results.metric_implementations,
         "command": results.command,
     }
     raw = {
@@ -237,11 +276,10 @@ def write_report(results, out_dir: str | Path, *, crops_path: Path | None = None
         for match in results.matches:
             row = dict(match)
             record = records.get((match["image"], match["codec"], match["knob"]))
-            for key in ("bytes", "bpp", "psnr", "ssim", "ms_ssim", "lpips"):
+            for key in ("bytes", "bpp", *METRICS):
                 row[key] = record.get(key) if record else None
             rows.append(row)
-        columns = ("image", "subject_knob", "subject_bytes", "codec", "knob", "bytes", "bpp",
-                   "psnr", "ssim", "ms_ssim", "lpips", "note")  # fmt: skip
+        columns = ("image", "subject_knob", "subject_bytes", "codec", "knob", "bytes", "bpp", *METRICS, "note")
         _write_csv(out_dir / "size_matched.csv", columns, rows)
 
     plots = {}
@@ -288,7 +326,8 @@ def _library_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     versions = {}
-    for package in ("pillow", "imagecodecs", "scikit-image", "scipy", "numpy", "torch", "lpips"):
+    for package in ("pillow", "imagecodecs", "scikit-image", "scipy", "numpy", "torch", "ssimulacra2", "lpips",
+                    "dists-pytorch"):  # fmt: skip
         try:
             versions[package] = version(package)
         except PackageNotFoundError:
@@ -319,7 +358,40 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def _metric_digits(metric: str) -> int:
-    return 2 if metric == "psnr" else 4
+    return 2 if metric in ("psnr", "ms_ssim_db", "ssimulacra2", "butteraugli", "butteraugli_3norm") else 4
+
+
+def _bd_rate_section(bd: dict, labels: dict, subject_label: str) -> list[str]:
+    """One row per metric and anchor: averaged-curve BD-rate, its quality interval, per-image spread."""
+    lines = [f"## BD-rate of {subject_label} against each baseline", ""]
+    lines.append(
+        "Negative: sdz needs that many fewer bits for the same quality (piecewise-cubic Bjøntegaard). "
+        "`averaged curves`: on the per-knob averaged curves, over the quality interval both cover "
+        "(`interval`; `overlap`: its share of the shorter curve's quality range, flagged below "
+        f"{SMALL_OVERLAP:.0%}). `per image`: mean ± standard deviation of each image's own BD-rate "
+        "(images whose curves overlap)."
+    )
+    lines.append("")
+    rows, warnings = [], []
+    for metric, by_anchor in bd.items():
+        digits = _metric_digits(metric)
+        for anchor, entry in by_anchor.items():
+            if entry is None:
+                rows.append([METRIC_LABELS[metric], labels[anchor], "n/a (curves do not overlap)", "", "", ""])
+                continue
+            interval = f"{entry['low']:.{digits}f} to {entry['high']:.{digits}f}"
+            overlap = f"{entry['overlap']:.0%}" + (" **small**" if entry["small_overlap"] else "")
+            spread = "n/a" if entry["per_image_sd"] is None else f"{entry['per_image_sd']:.1f}"
+            per_image = "n/a" if entry["per_image_mean"] is None else f"{entry['per_image_mean']:+.1f}% ± {spread}"
+            rows.append([METRIC_LABELS[metric], labels[anchor], _percent(entry["percent"]), interval, overlap,
+                         f"{per_image} ({entry['per_image_count']} images)"])  # fmt: skip
+            if entry["small_overlap"]:
+                warnings.append(f"{METRIC_LABELS[metric]} vs {labels[anchor]} ({entry['overlap']:.0%})")
+    lines += _table(["metric", "anchor", "averaged curves", "interval", "overlap", "per image"], rows)
+    if warnings:
+        lines += ["**Warning: small overlap**, these figures cover a narrow quality interval: "
+                  + "; ".join(warnings) + ".", ""]  # fmt: skip
+    return lines
 
 
 def _markdown(results, meta, ran, curves, bd, bd_vs_jpeg, speed, matched, metric_names, plots, crops_path) -> str:
@@ -346,8 +418,13 @@ def _markdown(results, meta, ran, curves, bd, bd_vs_jpeg, speed, matched, metric
     lines += ["## Metrics", ""]
     lines.append(
         "PSNR over RGB (8-bit); SSIM and MS-SSIM (Gaussian 11x11, sigma 1.5, mean over RGB channels, "
-        "scikit-image / scipy)."
+        "scikit-image / scipy); MS-SSIM (dB) is -10 log10(1 - MS-SSIM), as CompressAI plots it. "
+        "SSIMULACRA 2 (higher is better: 90 visually lossless, 70 high, 50 medium, 30 low quality) and "
+        "Butteraugli (a distance, lower is better: about 1 is just noticeable; max and 3-norm) are the "
+        "JPEG XL / AVIF teams' perceptual metrics."
     )
+    for metric, implementation in meta["metric_implementations"].items():
+        lines.append(f"{METRIC_LABELS[metric]}: {implementation}.")
     scales = {r.get("ms_ssim_scales") for r in results.records if r.get("ms_ssim_scales")}
     if scales and min(scales) < 5:
         lines.append(f"MS-SSIM used {min(scales)} scale(s) on the smallest images (5 need a side above 160 pixels).")
@@ -356,14 +433,7 @@ def _markdown(results, meta, ran, curves, bd, bd_vs_jpeg, speed, matched, metric
     lines.append("")
 
     if bd:
-        lines += [f"## BD-rate of {labels[results.subject]} against each baseline", ""]
-        lines.append(
-            "Negative: sdz needs that many fewer bits for the same quality (piecewise-cubic Bjøntegaard, "
-            "over the quality interval both curves cover)."
-        )
-        lines.append("")
-        rows = [[labels[b]] + [_percent(bd[m][b]) for m in metric_names] for b in next(iter(bd.values()))]
-        lines += _table(["anchor"] + [METRIC_LABELS[m] for m in metric_names], rows)
+        lines += _bd_rate_section(bd, labels, labels[results.subject])
     if bd_vs_jpeg:
         lines += ["## BD-rate of every codec against JPEG", ""]
         codecs = next(iter(bd_vs_jpeg.values()))

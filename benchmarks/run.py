@@ -230,6 +230,7 @@ class BenchResults:
     records: list[dict] = field(default_factory=list)
     matches: list[dict] = field(default_factory=list)
     metrics_unavailable: dict[str, str] = field(default_factory=dict)
+    metric_implementations: dict[str, str] = field(default_factory=dict)
     command: str | None = None  # the CLI line that reproduces the run, when codecs were given by name
     report_path: Path | None = None
 
@@ -251,8 +252,8 @@ class _Bench:
 
     def record(self, codec: Codec, image: BenchImage, knob: int) -> dict:
         cached = self.cache.load(image, codec, knob)
-        if cached is not None:
-            return cached
+        if cached is not None and self.metrics.scored(cached):
+            return cached  # else measured again: the cache predates a metric, or another implementation scored it
         if codec.name not in self.warm:
             start = time.perf_counter()
             codec.warmup()
@@ -341,6 +342,7 @@ def run_bench(
         codecs=infos,
         subject=subject,
         metrics_unavailable=dict(metrics.unavailable),
+        metric_implementations=metrics.implementations,
         command=_command_line(image_dir, codecs, out_dir, model, restore_steps, decoder, sdz_knobs),
     )
     per_image = sum(len(c.knobs) for c in available)
