@@ -28,24 +28,27 @@ RECORD_COLUMNS = (
     "image", "codec", "knob", "sweep", "width", "height", "bytes", "bpp", *METRICS, "ms_ssim_scales",
     "encode_s", "decode_s", "peak_rss_mb", "rss_increase_mb", "load_average",
 )  # fmt: skip
-CROP_SIZE = 160
+CROP_SIZE = 128  # pixels of the source image per crop
+CROP_ZOOM = 2  # nearest-neighbour zoom of every crop
+CROP_BPP = 0.2  # the subject's file nearest this rate sets each crop row's rate (low-rate region)
 
 
 def averaged_curve(records: list[dict], codec: str, metric: str) -> list[dict]:
-    """Per-knob averages over images of one codec's sweep: [{knob, bpp, value, images}] by knob."""
+    """Per-knob averages over images of one codec's sweep: [{knob, bpp, value, images}] by mean bpp."""
     by_knob: dict[int, list[dict]] = {}
     for record in records:
         if record["codec"] == codec and record.get("sweep", True) and record.get(metric) is not None:
             by_knob.setdefault(record["knob"], []).append(record)
-    return [
+    curve = [
         {
             "knob": knob,
             "bpp": statistics.fmean(r["bpp"] for r in rows),
             "value": statistics.fmean(r[metric] for r in rows),
             "images": len(rows),
         }
-        for knob, rows in sorted(by_knob.items())
+        for knob, rows in by_knob.items()
     ]
+    return sorted(curve, key=lambda point: point["bpp"])
 
 
 def bd_rates(records: list[dict], test: str, anchors: list[str], metric: str) -> dict[str, float | None]:
@@ -184,40 +187,50 @@ def detailed_window(pixels: np.ndarray, size: int) -> tuple[int, int]:
     return int(top), int(left)
 
 
-def make_crops(image, subject, baselines, results, bench, out_dir: Path) -> Path:
-    """Side-by-side crops of one image: original, the subject at its middle knob, each baseline size-matched.
+def make_crops(images, subject, baselines, results, bench, out_dir: Path) -> Path:
+    """A grid of crops, one row per image: the original, then each codec at about one rate, 2x zoomed.
 
-    When no subject codec ran, the first codec's middle knob sets the size instead.
+    Per image, the subject's file nearest CROP_BPP sets the rate; each baseline is size-matched to
+    it (its highest quality whose file is not larger). Every tile is the same CROP_SIZE window (the
+    image's most detailed one) scaled 2x by nearest neighbour, so pixels and artifacts stay visible.
+    When no subject codec ran, the first baseline sets the rate instead.
     """
     reference = subject or baselines[0]
     others = [c for c in baselines if c is not reference]
-    reference_knob = reference.knobs[(len(reference.knobs) - 1) // 2]
-    target = bench.record(reference, image, reference_knob)["bytes"]
-    size = min(CROP_SIZE, image.image.width, image.image.height)
-    top, left = detailed_window(image.pixels, size)
-    box = (left, top, left + size, top + size)
+    font = ImageFont.load_default(size=13)
+    caption_height, gap = 36, 4
+    size = min([CROP_SIZE] + [side for image in images for side in image.image.size])  # one size for all
+    tile = size * CROP_ZOOM
+    rows = []
+    for image in images:
+        knob = min(reference.knobs, key=lambda k: abs(bench.record(reference, image, k)["bpp"] - CROP_BPP))
+        target = bench.record(reference, image, knob)["bytes"]
+        top, left = detailed_window(image.pixels, size)
+        box = (left, top, left + size, top + size)
+        row = [(image.image.crop(box), f"original {image.name}", f"crop at ({left},{top}), 2x")]
+        for codec, codec_knob in [(reference, knob)] + [(c, bench.size_match(c, image, target)) for c in others]:
+            if codec_knob is None:
+                row.append((None, codec.name, "no file this small"))
+                continue
+            data = codec.encode(image.image, codec_knob)
+            record = bench.record(codec, image, codec_knob)
+            caption = f"{8 * len(data) / image.pixel_count:.3f} bpp {record['psnr']:.1f} dB"
+            if record.get("ssimulacra2") is not None:
+                caption += f" S2 {record['ssimulacra2']:.0f}"
+            row.append((codec.decode(data).crop(box), f"{codec.name} q{codec_knob}", caption))
+        rows.append(row)
 
-    tiles = [(image.image.crop(box), f"original {image.name}", f"crop at ({left},{top})")]
-    for codec, knob in [(reference, reference_knob)] + [(c, bench.size_match(c, image, target)) for c in others]:
-        if knob is None:
-            tiles.append((None, codec.name, "no file this small"))
-            continue
-        data = codec.encode(image.image, knob)
-        decoded = codec.decode(data)
-        psnr = bench.record(codec, image, knob)["psnr"]
-        bpp = 8 * len(data) / image.pixel_count
-        tiles.append((decoded.crop(box), f"{codec.name} q{knob}", f"{len(data)} B {bpp:.3f} bpp {psnr:.1f} dB"))
-
-    font = ImageFont.load_default(size=12)
-    caption_height, gap = 34, 4
-    montage = Image.new("RGB", (len(tiles) * (size + gap) - gap, size + caption_height), "white")
+    columns = max(len(row) for row in rows)
+    montage = Image.new("RGB", (columns * (tile + gap) - gap, len(rows) * (tile + caption_height)), "white")
     draw = ImageDraw.Draw(montage)
-    for index, (tile, line1, line2) in enumerate(tiles):
-        x = index * (size + gap)
-        if tile is not None:
-            montage.paste(tile, (x, 0))
-        draw.text((x + 2, size + 2), line1, fill="black", font=font)
-        draw.text((x + 2, size + 17), line2, fill="black", font=font)
+    for row_index, row in enumerate(rows):
+        y = row_index * (tile + caption_height)
+        for index, (crop, line1, line2) in enumerate(row):
+            x = index * (tile + gap)
+            if crop is not None:
+                montage.paste(crop.resize((tile, tile), Image.Resampling.NEAREST), (x, y))
+            draw.text((x + 2, y + tile + 2), line1, fill="black", font=font)
+            draw.text((x + 2, y + tile + 18), line2, fill="black", font=font)
     path = Path(out_dir) / "crops.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     montage.save(path, optimize=True)
@@ -410,10 +423,18 @@ def _markdown(results, meta, ran, curves, bd, bd_vs_jpeg, speed, matched, metric
         "",
     ]
     rows = [
-        [f"`{info.name}`", info.label, ", ".join(map(str, info.knobs)), info.unavailable or "ran"]
+        [f"`{info.name}`", info.label, ", ".join(map(str, info.knobs)), info.settings, info.unavailable or "ran"]
         for info in results.codecs
     ]
-    lines += _table(["codec", "implementation", "quality knobs", "status"], rows)
+    lines += _table(["codec", "implementation", "quality knobs", "settings", "status"], rows)
+    if any(info.name.startswith("sdz") for info in results.codecs):
+        lines += ["sdz knobs: 1-100 is sdcodec's quality; -N is a rate ceiling of N/1000 bpp (below quality 1).", ""]
+    lines += [
+        "Not compared: mozjpeg (PyPI has no mozjpeg encoder binding, only the lossless optimizer "
+        "mozjpeg-lossless-optimization) and jpegli (PyPI's pyjpegli 0.3.2 is a young single-maintainer "
+        "binding with a quality-only API; not added).",
+        "",
+    ]
 
     lines += ["## Metrics", ""]
     lines.append(
@@ -472,7 +493,16 @@ def _markdown(results, meta, ran, curves, bd, bd_vs_jpeg, speed, matched, metric
         lines += _table(header, rows)
 
     if crops_path is not None:
-        lines += ["## Side-by-side crops at about equal size", "", f"![crops]({Path(crops_path).name})", ""]
+        lines += [
+            "## Side-by-side crops at about equal size",
+            "",
+            f"Per image (row), {results.subject}'s file nearest {CROP_BPP} bpp, and each baseline at its highest "
+            f"quality whose file is not larger; the same {CROP_SIZE}x{CROP_SIZE} (at most) window (the most detailed one) of "
+            f"each, zoomed {CROP_ZOOM}x by nearest neighbour. S2: SSIMULACRA 2 of the whole image.",
+            "",
+            f"![crops]({Path(crops_path).name})",
+            "",
+        ]
 
     lines += ["## Averaged curves", ""]
     for info in ran:
