@@ -257,6 +257,17 @@ def test_sdz_adapter_round_trips_through_the_real_codec(tiny_vae_dir):
     assert adapter.encode(image, 10) != data  # the knob reaches the encoder
 
 
+def test_negative_sdz_knob_is_a_bpp_ceiling_and_warm_up_survives_it(tiny_vae_dir):
+    adapter = SdzCodec(str(tiny_vae_dir), restore_steps=0, knobs=(-80, 1))
+    adapter.warmup()  # at quality 50: 0.08 bpp of a 64x64 image would be 40 bytes, below any file
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 96, 3), dtype=np.uint8))
+    coarsest, finest = len(adapter.encode(image, 1)), len(adapter.encode(image, 100))
+    ceiling_knob = -int(1000 * 8 * (coarsest + finest) / 2 / (64 * 96))  # a rate between the two
+    data = adapter.encode(image, ceiling_knob)
+    assert len(data) <= -ceiling_knob / 1000 * 64 * 96 / 8
+    assert len(data) < finest
+
+
 @pytest.mark.slow
 def test_sdz_with_real_taef2_weights(image_dir, tmp_path):
     weights = SHARED / "weights" / "taef2"
