@@ -986,7 +986,10 @@ def bench(
         0, "--restore-steps", min=0, help="U-Net restoration steps when decoding sdz files."
     ),
     sdz_qualities: Optional[str] = typer.Option(
-        None, "--sdz-qualities", help="Comma-separated sdz quality knobs (default: four points)."
+        None,
+        "--sdz-qualities",
+        help="Comma-separated sdz knobs: quality 1-100, or -N for a ceiling of N/1000 bpp "
+        "(default: -80,-120,1,4,10,20,40; write --sdz-qualities=-80,...).",
     ),
     efforts: str = typer.Option(
         "1", "--effort", help="Comma-separated sdz effort levels to sweep, e.g. 1,2 (one curve each)."
@@ -998,7 +1001,9 @@ def bench(
     cache: Optional[Path] = typer.Option(
         None, "--cache", help="Cache directory for the measurements (default: OUT/cache)."
     ),
-    crop_image: Optional[str] = typer.Option(None, "--crop-image", help="Image name for the side-by-side crops."),
+    crop_image: Optional[str] = typer.Option(
+        None, "--crop-image", help="Comma-separated image names for the crops (default: 4 spread over the set)."
+    ),
     quiet: Quiet = False,
 ) -> None:
     """Rate-distortion benchmark of sdz against JPEG, WebP, AVIF and JPEG XL, with a Markdown report."""

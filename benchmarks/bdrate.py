@@ -11,9 +11,31 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.interpolate import PchipInterpolator
+
+# Below this share of the shorter curve's quality range, a BD-rate speaks for a narrow interval only.
+SMALL_OVERLAP = 0.5
+
+
+@dataclass(frozen=True)
+class BdRate:
+    """A BD-rate and the quality interval [low, high] it was integrated over.
+
+    `overlap` is that interval's share of the shorter curve's quality range (1: the shorter curve
+    lies wholly inside the other); below SMALL_OVERLAP the figure describes a narrow interval only.
+    """
+
+    percent: float
+    low: float
+    high: float
+    overlap: float
+
+    @property
+    def small_overlap(self) -> bool:
+        return self.overlap < SMALL_OVERLAP
 
 
 def bd_rate(
@@ -27,6 +49,17 @@ def bd_rate(
     Rates must be positive (bytes or bpp); quality is any metric (its direction does not matter:
     the comparison is at equal quality). Each curve needs at least two distinct quality values.
     """
+    detail = bd_rate_detail(anchor_rate, anchor_quality, test_rate, test_quality)
+    return None if detail is None else detail.percent
+
+
+def bd_rate_detail(
+    anchor_rate: Sequence[float],
+    anchor_quality: Sequence[float],
+    test_rate: Sequence[float],
+    test_quality: Sequence[float],
+) -> BdRate | None:
+    """`bd_rate` with the quality interval it covers; None where the curves do not overlap."""
     anchor = _log_rate_of_quality(anchor_rate, anchor_quality)
     test = _log_rate_of_quality(test_rate, test_quality)
     if anchor is None or test is None:
@@ -37,7 +70,9 @@ def bd_rate(
         return None
     anchor_mean = anchor.integrate(low, high) / (high - low)
     test_mean = test.integrate(low, high) / (high - low)
-    return float((math.exp(test_mean - anchor_mean) - 1.0) * 100.0)
+    shorter_range = min(anchor.x[-1] - anchor.x[0], test.x[-1] - test.x[0])
+    percent = (math.exp(test_mean - anchor_mean) - 1.0) * 100.0
+    return BdRate(float(percent), float(low), float(high), float((high - low) / shorter_range))
 
 
 def _log_rate_of_quality(rate: Sequence[float], quality: Sequence[float]) -> PchipInterpolator | None:

@@ -22,7 +22,10 @@ from PIL import Image, features
 from sdcodec.codec.errors import SdcodecError
 
 CODEC_NAMES = ("sdz", "jpeg", "webp", "avif", "jxl")
-SDZ_DEFAULT_KNOBS = (10, 25, 40, 60)
+# sdz knobs: 1..100 is sdcodec's quality; a negative knob -N is a rate ceiling of N/1000 bpp
+# (`encode_image(bpp=...)`), which reaches below quality 1 (its coarsest step, about 0.15-0.2 bpp on
+# Kodak with TAEF2). The default reaches 0.08 bpp, where the images are barely recognisable (README).
+SDZ_DEFAULT_KNOBS = (-80, -120, 1, 4, 10, 20, 40)
 
 
 class Codec:
@@ -40,6 +43,10 @@ class Codec:
     def settings(self) -> dict:
         """Everything that changes the output (library versions included): keys the result cache."""
         return {"name": self.name}
+
+    def describe(self) -> str:
+        """The settings a reader needs to judge the comparison: library versions, chroma subsampling."""
+        return ""
 
     @property
     def cache_id(self) -> str:
@@ -59,10 +66,19 @@ class Codec:
 class PillowCodec(Codec):
     """A format Pillow writes and reads (JPEG, WebP, AVIF) with fixed save options."""
 
-    def __init__(self, name: str, label: str, pillow_format: str, knobs, knob_range, **save_options):
+    def __init__(self, name: str, label: str, pillow_format: str, knobs, knob_range, note: str = "", **save_options):
         self.name, self.label, self.pillow_format = name, label, pillow_format
         self.knobs, self.knob_range = tuple(knobs), knob_range
-        self.save_options = save_options
+        self.save_options, self.note = save_options, note
+
+    def describe(self) -> str:
+        import PIL
+
+        library = {"JPEG": "libjpeg_turbo", "WEBP": "webp", "AVIF": "avif"}[self.pillow_format]
+        version = features.version(library) if features.check(library) else None
+        library_name = {"libjpeg_turbo": "libjpeg-turbo", "webp": "libwebp", "avif": "libavif"}[library]
+        options = ", ".join(f"{k}={v}" for k, v in self.save_options.items())
+        return f"Pillow {PIL.__version__}, {library_name} {version or '(version unknown)'}; {options}; {self.note}"
 
     def unavailable_reason(self) -> str | None:
         feature = {"WEBP": "webp", "AVIF": "avif"}.get(self.pillow_format)
@@ -88,10 +104,17 @@ class PillowCodec(Codec):
 class ImagecodecsCodec(Codec):
     """A format imagecodecs encodes from / decodes to uint8 arrays (JPEG XL, AVIF fallback)."""
 
-    def __init__(self, name: str, label: str, codec_name: str, knobs, knob_range, **encode_options):
+    def __init__(self, name: str, label: str, codec_name: str, knobs, knob_range, note: str = "", **encode_options):
         self.name, self.label, self.codec_name = name, label, codec_name
         self.knobs, self.knob_range = tuple(knobs), knob_range
-        self.encode_options = encode_options
+        self.encode_options, self.note = encode_options, note
+
+    def describe(self) -> str:
+        import imagecodecs
+
+        library = getattr(imagecodecs, f"{self.codec_name}_version")()
+        options = ", ".join(f"{k}={v}" for k, v in self.encode_options.items())
+        return f"imagecodecs {imagecodecs.__version__}, {library}; {options}; {self.note}"
 
     def unavailable_reason(self) -> str | None:
         try:
@@ -122,29 +145,34 @@ class ImagecodecsCodec(Codec):
 
 
 def jpeg_codec() -> Codec:
-    return PillowCodec(
-        "jpeg", "JPEG (libjpeg, optimize)", "JPEG", (5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90), (1, 100), optimize=True
-    )
+    knobs = (5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90)
+    note = "4:2:0 chroma subsampling (Pillow's default), baseline, optimized Huffman tables"
+    return PillowCodec("jpeg", "JPEG (libjpeg, optimize)", "JPEG", knobs, (1, 100), note=note, optimize=True)
 
 
 def webp_codec() -> Codec:
     knobs = (0, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90)
-    return PillowCodec("webp", "WebP (libwebp, method 6)", "WEBP", knobs, (0, 100), method=6)
+    note = "4:2:0 chroma subsampling (lossy WebP always is)"
+    return PillowCodec("webp", "WebP (libwebp, method 6)", "WEBP", knobs, (0, 100), note=note, method=6)
 
 
 def avif_codec() -> Codec:
     """Pillow's AVIF plugin (speed 6, 4:2:0) when built in, else imagecodecs' libavif with the same settings."""
     knobs = (0, 10, 20, 30, 40, 50, 60, 70, 80, 90)
     if features.check("avif"):
-        return PillowCodec("avif", "AVIF (libavif, speed 6)", "AVIF", knobs, (0, 100), speed=6)
-    return ImagecodecsCodec("avif", "AVIF (libavif via imagecodecs, speed 6)", "avif", knobs, (0, 100), speed=6)
+        note = "4:2:0 chroma subsampling (Pillow's default), libavif's default AV1 encoder"
+        return PillowCodec("avif", "AVIF (libavif, speed 6)", "AVIF", knobs, (0, 100), note=note, speed=6)
+    note = "imagecodecs' default pixel format, libavif's default AV1 encoder"
+    return ImagecodecsCodec(
+        "avif", "AVIF (libavif via imagecodecs, speed 6)", "avif", knobs, (0, 100), note=note, speed=6
+    )
 
 
 def jxl_codec() -> Codec:
     """libjxl through imagecodecs; the knob is libjxl's quality (mapped to a Butteraugli distance), effort 7."""
-    return ImagecodecsCodec(
-        "jxl", "JPEG XL (libjxl, effort 7)", "jpegxl", (5, 10, 20, 30, 40, 50, 60, 70, 80, 90), (0, 100), effort=7
-    )
+    knobs = (5, 10, 20, 30, 40, 50, 60, 70, 80, 90)
+    note = "lossy VarDCT in XYB colour space (no chroma subsampling)"
+    return ImagecodecsCodec("jxl", "JPEG XL (libjxl, effort 7)", "jpegxl", knobs, (0, 100), note=note, effort=7)
 
 
 class SdzCodec(Codec):
@@ -187,14 +215,14 @@ class SdzCodec(Codec):
         }
 
     def warmup(self) -> None:
-        self.decode(self.encode(Image.new("RGB", (64, 64), (128, 128, 128)), self.knobs[0]))
+        # quality 50, not a sweep knob: a bpp ceiling can be too small for a 64x64 file
+        self.decode(self.encode(Image.new("RGB", (64, 64), (128, 128, 128)), 50))
 
     def encode(self, image: Image.Image, knob: int) -> bytes:
         import sdcodec
 
-        return sdcodec.encode_image(
-            image, model=self.model_spec, quality=int(knob), device=self.device, effort=self.effort
-        )
+        rate = {"bpp": -knob / 1000} if knob < 0 else {"quality": int(knob)}
+        return sdcodec.encode_image(image, model=self.model_spec, device=self.device, effort=self.effort, **rate)
 
     def decode(self, data: bytes) -> Image.Image:
         import sdcodec

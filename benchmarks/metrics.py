@@ -1,7 +1,8 @@
 """Image quality metrics for the rate-distortion benchmark.
 
-PSNR, SSIM and MS-SSIM are computed here from scikit-image / scipy on 8-bit RGB arrays.
-LPIPS (AlexNet) is optional: it is used only when the `lpips` package imports AND the
+PSNR, SSIM and MS-SSIM are computed here from scikit-image / scipy on 8-bit RGB arrays; MS-SSIM is
+also given in dB, -10 log10(1 - MS-SSIM), as CompressAI plots it. SSIMULACRA 2 and Butteraugli come
+from `perceptual.py`. LPIPS (AlexNet) and DISTS (VGG16) are optional: it is used only when the `lpips` package imports AND the
 ImageNet AlexNet weights are already on disk, because torchvision would otherwise try to
 download them and a network with random weights gives meaningless numbers. When it cannot
 be used it is reported as unavailable with the reason, never as a number.
@@ -10,6 +11,7 @@ be used it is reported as unavailable with the reason, never as a number.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +29,8 @@ _DATA_RANGE = 255.0
 
 # torchvision's ImageNet AlexNet checkpoint (AlexNet_Weights.IMAGENET1K_V1), which lpips loads.
 ALEXNET_WEIGHTS_FILE = "alexnet-owt-7be5be79.pth"
+# torchvision's ImageNet VGG16 checkpoint (VGG16_Weights.IMAGENET1K_V1), which DISTS_pytorch loads.
+VGG16_WEIGHTS_FILE = "vgg16-397923af.pth"
 
 
 def psnr(reference: np.ndarray, distorted: np.ndarray) -> float:
@@ -111,6 +115,11 @@ def _ssim_terms(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(np.mean((luminance * contrast_structure)[crop])), float(np.mean(contrast_structure[crop]))
 
 
+def ms_ssim_db(value: float) -> float:
+    """MS-SSIM in dB, -10 log10(1 - MS-SSIM) (inf for identical images), CompressAI's plotting scale."""
+    return math.inf if value >= 1.0 else -10.0 * math.log10(1.0 - value)
+
+
 def _check_pair(reference: np.ndarray, distorted: np.ndarray) -> None:
     if reference.shape != distorted.shape:
         raise ValueError(f"image sizes differ: {reference.shape} vs {distorted.shape}")
@@ -121,8 +130,9 @@ def _check_pair(reference: np.ndarray, distorted: np.ndarray) -> None:
 class Lpips:
     """LPIPS (AlexNet, v0.1) on CPU: lower is better; inputs are uint8 RGB arrays."""
 
-    def __init__(self, model):
+    def __init__(self, model, scale_to_minus_one_one: bool = True):
         self.model = model
+        self.scale_to_minus_one_one = scale_to_minus_one_one
 
     def __call__(self, reference: np.ndarray, distorted: np.ndarray) -> float:
         import torch
@@ -130,7 +140,8 @@ class Lpips:
         _check_pair(reference, distorted)
 
         def to_tensor(a: np.ndarray) -> torch.Tensor:
-            return torch.from_numpy(a).permute(2, 0, 1)[None].float() / 127.5 - 1.0
+            t = torch.from_numpy(a).permute(2, 0, 1)[None].float()
+            return t / 127.5 - 1.0 if self.scale_to_minus_one_one else t / 255.0
 
         with torch.no_grad():
             return float(self.model(to_tensor(reference), to_tensor(distorted)).item())
@@ -160,36 +171,121 @@ def load_lpips(hub_dir: str | Path | None = None) -> tuple[Lpips | None, str | N
     return Lpips(model), None
 
 
+def load_dists(hub_dir: str | Path | None = None) -> tuple[Lpips | None, str | None]:
+    """Return (metric, None) when DISTS can run offline with real weights, else (None, reason).
+
+    DISTS_pytorch ships its own layer weights but builds on torchvision's ImageNet VGG16, which must
+    already be in torch hub's cache (checked first, so no download is attempted). Inputs in [0, 1].
+    """
+    try:
+        from DISTS_pytorch import DISTS
+    except ImportError as exc:
+        return None, f"the DISTS_pytorch package is not installed ({exc}); pip install dists-pytorch"
+    if hub_dir is None:
+        import torch
+
+        hub_dir = torch.hub.get_dir()
+    weights = Path(hub_dir) / "checkpoints" / VGG16_WEIGHTS_FILE
+    if not weights.is_file():
+        return None, f"VGG16 ImageNet weights not found at {weights} (torchvision would download them)"
+    try:
+        model = DISTS().eval()
+    except Exception as exc:  # any failure to build the network means no trustworthy number
+        return None, f"DISTS could not load its weights: {type(exc).__name__}: {exc}"
+    return Lpips(model, scale_to_minus_one_one=False), None
+
+
 @dataclass
 class MetricSuite:
-    """The metrics of one benchmark run; `unavailable` maps a metric name to why it is missing."""
+    """The metrics of one benchmark run; `unavailable` maps a metric name to why it is missing.
+
+    `implementations` names what computed the metrics whose implementation can vary between machines
+    (SSIMULACRA 2's reference tool or Python port, Butteraugli's libjxl version); every record carries
+    it, and a cached record scored by other implementations is measured again.
+    """
 
     lpips: Lpips | None = None
     unavailable: dict[str, str] = field(default_factory=dict)
+    dists: Lpips | None = None
+    ssimulacra2: Callable[[np.ndarray, np.ndarray], float] | None = None
+    butteraugli: Callable[[np.ndarray, np.ndarray], tuple[float, float]] | None = None
 
     @classmethod
-    def load(cls, use_lpips: bool = True, hub_dir: str | Path | None = None) -> MetricSuite:
+    def load(cls, use_lpips: bool = True, hub_dir: str | Path | None = None, perceptual: bool = True) -> MetricSuite:
+        """Every metric that can run here; `perceptual=False` leaves out SSIMULACRA 2 and Butteraugli."""
+        from sdcodec.benchmarks.perceptual import load_butteraugli, load_ssimulacra2
+
+        loaded, unavailable = {}, {}
+        loaders = {"lpips": lambda: load_lpips(hub_dir), "dists": lambda: load_dists(hub_dir)} if use_lpips else {}
+        if perceptual:
+            loaders |= {"ssimulacra2": load_ssimulacra2, "butteraugli": load_butteraugli}
+        for name, loader in loaders.items():
+            loaded[name], reason = loader()
+            if reason:
+                unavailable[name] = reason
         if not use_lpips:
-            return cls(None, {"lpips": "disabled"})
-        metric, reason = load_lpips(hub_dir)
-        return cls(metric, {} if metric else {"lpips": reason})
+            unavailable |= {"lpips": "disabled", "dists": "disabled"}
+        if not perceptual:
+            unavailable |= {"ssimulacra2": "disabled", "butteraugli": "disabled"}
+        if "butteraugli" in unavailable:
+            unavailable["butteraugli_3norm"] = unavailable["butteraugli"]
+        return cls(unavailable=unavailable, **loaded)
+
+    @property
+    def implementations(self) -> dict[str, str]:
+        """Which implementation computed each metric that has several (stored in every record)."""
+        metrics = {"ssimulacra2": self.ssimulacra2, "butteraugli": self.butteraugli}
+        return {name: metric.implementation for name, metric in metrics.items() if metric is not None}
+
+    def scored(self, record: dict) -> bool:
+        """True when a cached record was scored by this suite (same metrics, same implementations)."""
+        if record.get("metric_implementations", {}) != self.implementations:
+            return False
+        return all(record.get(name) is not None for name in self.names if name not in self.unavailable)
 
     @property
     def names(self) -> list[str]:
         """Every metric this suite reports a column for (unavailable ones are None in results)."""
-        return ["psnr", "ssim", "ms_ssim", "lpips"]
+        return list(HIGHER_IS_BETTER)
 
-    def compute(self, reference: np.ndarray, distorted: np.ndarray) -> dict[str, float | int | None]:
+    def compute(self, reference: np.ndarray, distorted: np.ndarray) -> dict:
         value, scales = ms_ssim(reference, distorted)
+        butteraugli = self.butteraugli(reference, distorted) if self.butteraugli else (None, None)
         return {
             "psnr": psnr(reference, distorted),
             "ssim": ssim(reference, distorted),
             "ms_ssim": value,
+            "ms_ssim_db": ms_ssim_db(value),
             "ms_ssim_scales": scales,
+            "ssimulacra2": self.ssimulacra2(reference, distorted) if self.ssimulacra2 else None,
+            "butteraugli": butteraugli[0],
+            "butteraugli_3norm": butteraugli[1],
             "lpips": self.lpips(reference, distorted) if self.lpips else None,
+            "dists": self.dists(reference, distorted) if self.dists else None,
+            "metric_implementations": self.implementations,
         }
 
 
 # Direction of each metric: True when a higher value means better quality.
-HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "ms_ssim": True, "lpips": False}
-METRIC_LABELS = {"psnr": "PSNR (dB, RGB)", "ssim": "SSIM", "ms_ssim": "MS-SSIM", "lpips": "LPIPS (AlexNet)"}
+HIGHER_IS_BETTER = {
+    "psnr": True,
+    "ssim": True,
+    "ms_ssim": True,
+    "ms_ssim_db": True,
+    "ssimulacra2": True,
+    "butteraugli": False,
+    "butteraugli_3norm": False,
+    "lpips": False,
+    "dists": False,
+}
+METRIC_LABELS = {
+    "psnr": "PSNR (dB, RGB)",
+    "ssim": "SSIM",
+    "ms_ssim": "MS-SSIM",
+    "ms_ssim_db": "MS-SSIM (dB)",
+    "ssimulacra2": "SSIMULACRA 2",
+    "butteraugli": "Butteraugli (max)",
+    "butteraugli_3norm": "Butteraugli (3-norm)",
+    "lpips": "LPIPS (AlexNet)",
+    "dists": "DISTS (VGG16)",
+}

@@ -20,33 +20,35 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
-from sdcodec.benchmarks.bdrate import bd_rate
+from sdcodec.benchmarks.bdrate import SMALL_OVERLAP, bd_rate, bd_rate_detail
 from sdcodec.benchmarks.metrics import HIGHER_IS_BETTER, METRIC_LABELS
 
-METRICS = ("psnr", "ssim", "ms_ssim", "lpips")
+METRICS = tuple(HIGHER_IS_BETTER)
 RECORD_COLUMNS = (
-    "image", "codec", "knob", "sweep", "width", "height", "bytes", "bpp",
-    "psnr", "ssim", "ms_ssim", "ms_ssim_scales", "lpips",
+    "image", "codec", "knob", "sweep", "width", "height", "bytes", "bpp", *METRICS, "ms_ssim_scales",
     "encode_s", "decode_s", "peak_rss_mb", "rss_increase_mb", "load_average",
 )  # fmt: skip
-CROP_SIZE = 160
+CROP_SIZE = 128  # pixels of the source image per crop
+CROP_ZOOM = 2  # nearest-neighbour zoom of every crop
+CROP_BPP = 0.2  # the subject's file nearest this rate sets each crop row's rate (low-rate region)
 
 
 def averaged_curve(records: list[dict], codec: str, metric: str) -> list[dict]:
-    """Per-knob averages over images of one codec's sweep: [{knob, bpp, value, images}] by knob."""
+    """Per-knob averages over images of one codec's sweep: [{knob, bpp, value, images}] by mean bpp."""
     by_knob: dict[int, list[dict]] = {}
     for record in records:
         if record["codec"] == codec and record.get("sweep", True) and record.get(metric) is not None:
             by_knob.setdefault(record["knob"], []).append(record)
-    return [
+    curve = [
         {
             "knob": knob,
             "bpp": statistics.fmean(r["bpp"] for r in rows),
             "value": statistics.fmean(r[metric] for r in rows),
             "images": len(rows),
         }
-        for knob, rows in sorted(by_knob.items())
+        for knob, rows in by_knob.items()
     ]
+    return sorted(curve, key=lambda point: point["bpp"])
 
 
 def bd_rates(records: list[dict], test: str, anchors: list[str], metric: str) -> dict[str, float | None]:
@@ -62,6 +64,43 @@ def bd_rates(records: list[dict], test: str, anchors: list[str], metric: str) ->
             [p["value"] for p in test_curve],
         )
     return rates
+
+
+def bd_rate_summary(records: list[dict], test: str, anchor: str, metric: str) -> dict | None:
+    """BD-rate of `test` against `anchor` on the averaged curves, with its quality interval, and the
+    per-image BD-rates (each image's own sweep curves) as mean, standard deviation and count.
+
+    None when the averaged curves do not overlap. Per-image figures leave out images whose curves
+    do not overlap; `per_image_sd` is None below two images.
+    """
+    test_curve, anchor_curve = averaged_curve(records, test, metric), averaged_curve(records, anchor, metric)
+    detail = bd_rate_detail(
+        [p["bpp"] for p in anchor_curve],
+        [p["value"] for p in anchor_curve],
+        [p["bpp"] for p in test_curve],
+        [p["value"] for p in test_curve],
+    )
+    if detail is None:
+        return None
+    per_image = []
+    for image in dict.fromkeys(r["image"] for r in records):
+        curves = {}
+        for codec in (test, anchor):
+            rows = [r for r in records if r["image"] == image and r["codec"] == codec and r.get("sweep", True)]
+            curves[codec] = [(r["bpp"], r[metric]) for r in rows if r.get(metric) is not None]
+        value = bd_rate(*zip(*curves[anchor]), *zip(*curves[test])) if curves[anchor] and curves[test] else None
+        if value is not None:
+            per_image.append(value)
+    return {
+        "percent": detail.percent,
+        "low": detail.low,
+        "high": detail.high,
+        "overlap": detail.overlap,
+        "small_overlap": detail.small_overlap,
+        "per_image_mean": statistics.fmean(per_image) if per_image else None,
+        "per_image_sd": statistics.stdev(per_image) if len(per_image) > 1 else None,
+        "per_image_count": len(per_image),
+    }
 
 
 def speed_and_memory(records: list[dict], codec: str) -> dict:
@@ -148,40 +187,50 @@ def detailed_window(pixels: np.ndarray, size: int) -> tuple[int, int]:
     return int(top), int(left)
 
 
-def make_crops(image, subject, baselines, results, bench, out_dir: Path) -> Path:
-    """Side-by-side crops of one image: original, the subject at its middle knob, each baseline size-matched.
+def make_crops(images, subject, baselines, results, bench, out_dir: Path) -> Path:
+    """A grid of crops, one row per image: the original, then each codec at about one rate, 2x zoomed.
 
-    When no subject codec ran, the first codec's middle knob sets the size instead.
+    Per image, the subject's file nearest CROP_BPP sets the rate; each baseline is size-matched to
+    it (its highest quality whose file is not larger). Every tile is the same CROP_SIZE window (the
+    image's most detailed one) scaled 2x by nearest neighbour, so pixels and artifacts stay visible.
+    When no subject codec ran, the first baseline sets the rate instead.
     """
     reference = subject or baselines[0]
     others = [c for c in baselines if c is not reference]
-    reference_knob = reference.knobs[(len(reference.knobs) - 1) // 2]
-    target = bench.record(reference, image, reference_knob)["bytes"]
-    size = min(CROP_SIZE, image.image.width, image.image.height)
-    top, left = detailed_window(image.pixels, size)
-    box = (left, top, left + size, top + size)
+    font = ImageFont.load_default(size=13)
+    caption_height, gap = 36, 4
+    size = min([CROP_SIZE] + [side for image in images for side in image.image.size])  # one size for all
+    tile = size * CROP_ZOOM
+    rows = []
+    for image in images:
+        knob = min(reference.knobs, key=lambda k: abs(bench.record(reference, image, k)["bpp"] - CROP_BPP))
+        target = bench.record(reference, image, knob)["bytes"]
+        top, left = detailed_window(image.pixels, size)
+        box = (left, top, left + size, top + size)
+        row = [(image.image.crop(box), f"original {image.name}", f"crop at ({left},{top}), 2x")]
+        for codec, codec_knob in [(reference, knob)] + [(c, bench.size_match(c, image, target)) for c in others]:
+            if codec_knob is None:
+                row.append((None, codec.name, "no file this small"))
+                continue
+            data = codec.encode(image.image, codec_knob)
+            record = bench.record(codec, image, codec_knob)
+            caption = f"{8 * len(data) / image.pixel_count:.3f} bpp {record['psnr']:.1f} dB"
+            if record.get("ssimulacra2") is not None:
+                caption += f" S2 {record['ssimulacra2']:.0f}"
+            row.append((codec.decode(data).crop(box), f"{codec.name} q{codec_knob}", caption))
+        rows.append(row)
 
-    tiles = [(image.image.crop(box), f"original {image.name}", f"crop at ({left},{top})")]
-    for codec, knob in [(reference, reference_knob)] + [(c, bench.size_match(c, image, target)) for c in others]:
-        if knob is None:
-            tiles.append((None, codec.name, "no file this small"))
-            continue
-        data = codec.encode(image.image, knob)
-        decoded = codec.decode(data)
-        psnr = bench.record(codec, image, knob)["psnr"]
-        bpp = 8 * len(data) / image.pixel_count
-        tiles.append((decoded.crop(box), f"{codec.name} q{knob}", f"{len(data)} B {bpp:.3f} bpp {psnr:.1f} dB"))
-
-    font = ImageFont.load_default(size=12)
-    caption_height, gap = 34, 4
-    montage = Image.new("RGB", (len(tiles) * (size + gap) - gap, size + caption_height), "white")
+    columns = max(len(row) for row in rows)
+    montage = Image.new("RGB", (columns * (tile + gap) - gap, len(rows) * (tile + caption_height)), "white")
     draw = ImageDraw.Draw(montage)
-    for index, (tile, line1, line2) in enumerate(tiles):
-        x = index * (size + gap)
-        if tile is not None:
-            montage.paste(tile, (x, 0))
-        draw.text((x + 2, size + 2), line1, fill="black", font=font)
-        draw.text((x + 2, size + 17), line2, fill="black", font=font)
+    for row_index, row in enumerate(rows):
+        y = row_index * (tile + caption_height)
+        for index, (crop, line1, line2) in enumerate(row):
+            x = index * (tile + gap)
+            if crop is not None:
+                montage.paste(crop.resize((tile, tile), Image.Resampling.NEAREST), (x, y))
+            draw.text((x + 2, y + tile + 2), line1, fill="black", font=font)
+            draw.text((x + 2, y + tile + 18), line2, fill="black", font=font)
     path = Path(out_dir) / "crops.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     montage.save(path, optimize=True)
@@ -198,7 +247,9 @@ def write_report(results, out_dir: str | Path, *, crops_path: Path | None = None
     baselines = [info.name for info in ran if info.name != results.subject]
 
     curves = {info.name: {m: averaged_curve(results.records, info.name, m) for m in metric_names} for info in ran}
-    bd = {m: bd_rates(results.records, results.subject, baselines, m) for m in metric_names} if subject_ran else {}
+    bd = {}
+    if subject_ran:
+        bd = {m: {b: bd_rate_summary(results.records, results.subject, b, m) for b in baselines} for m in metric_names}
     bd_vs_jpeg = {}
     if "jpeg" in baselines:
         others = [info.name for info in ran if info.name != "jpeg"]
@@ -215,6 +266,7 @@ def write_report(results, out_dir: str | Path, *, crops_path: Path | None = None
         "subject": results.subject,
         "averaging": "per-knob averages (mean bpp and mean metric over all images at each quality setting)",
         "metrics_unavailable": results.metrics_unavailable,
+        "metric_implementations": results.metric_implementations,
         "command": results.command,
     }
     raw = {
@@ -237,11 +289,10 @@ def write_report(results, out_dir: str | Path, *, crops_path: Path | None = None
         for match in results.matches:
             row = dict(match)
             record = records.get((match["image"], match["codec"], match["knob"]))
-            for key in ("bytes", "bpp", "psnr", "ssim", "ms_ssim", "lpips"):
+            for key in ("bytes", "bpp", *METRICS):
                 row[key] = record.get(key) if record else None
             rows.append(row)
-        columns = ("image", "subject_knob", "subject_bytes", "codec", "knob", "bytes", "bpp",
-                   "psnr", "ssim", "ms_ssim", "lpips", "note")  # fmt: skip
+        columns = ("image", "subject_knob", "subject_bytes", "codec", "knob", "bytes", "bpp", *METRICS, "note")
         _write_csv(out_dir / "size_matched.csv", columns, rows)
 
     plots = {}
@@ -288,7 +339,8 @@ def _library_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     versions = {}
-    for package in ("pillow", "imagecodecs", "scikit-image", "scipy", "numpy", "torch", "lpips"):
+    for package in ("pillow", "imagecodecs", "scikit-image", "scipy", "numpy", "torch", "ssimulacra2", "lpips",
+                    "dists-pytorch"):  # fmt: skip
         try:
             versions[package] = version(package)
         except PackageNotFoundError:
@@ -319,7 +371,40 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def _metric_digits(metric: str) -> int:
-    return 2 if metric == "psnr" else 4
+    return 2 if metric in ("psnr", "ms_ssim_db", "ssimulacra2", "butteraugli", "butteraugli_3norm") else 4
+
+
+def _bd_rate_section(bd: dict, labels: dict, subject_label: str) -> list[str]:
+    """One row per metric and anchor: averaged-curve BD-rate, its quality interval, per-image spread."""
+    lines = [f"## BD-rate of {subject_label} against each baseline", ""]
+    lines.append(
+        "Negative: sdz needs that many fewer bits for the same quality (piecewise-cubic Bjøntegaard). "
+        "`averaged curves`: on the per-knob averaged curves, over the quality interval both cover "
+        "(`interval`; `overlap`: its share of the shorter curve's quality range, flagged below "
+        f"{SMALL_OVERLAP:.0%}). `per image`: mean ± standard deviation of each image's own BD-rate "
+        "(images whose curves overlap)."
+    )
+    lines.append("")
+    rows, warnings = [], []
+    for metric, by_anchor in bd.items():
+        digits = _metric_digits(metric)
+        for anchor, entry in by_anchor.items():
+            if entry is None:
+                rows.append([METRIC_LABELS[metric], labels[anchor], "n/a (curves do not overlap)", "", "", ""])
+                continue
+            interval = f"{entry['low']:.{digits}f} to {entry['high']:.{digits}f}"
+            overlap = f"{entry['overlap']:.0%}" + (" **small**" if entry["small_overlap"] else "")
+            spread = "n/a" if entry["per_image_sd"] is None else f"{entry['per_image_sd']:.1f}"
+            per_image = "n/a" if entry["per_image_mean"] is None else f"{entry['per_image_mean']:+.1f}% ± {spread}"
+            rows.append([METRIC_LABELS[metric], labels[anchor], _percent(entry["percent"]), interval, overlap,
+                         f"{per_image} ({entry['per_image_count']} images)"])  # fmt: skip
+            if entry["small_overlap"]:
+                warnings.append(f"{METRIC_LABELS[metric]} vs {labels[anchor]} ({entry['overlap']:.0%})")
+    lines += _table(["metric", "anchor", "averaged curves", "interval", "overlap", "per image"], rows)
+    if warnings:
+        lines += ["**Warning: small overlap**, these figures cover a narrow quality interval: "
+                  + "; ".join(warnings) + ".", ""]  # fmt: skip
+    return lines
 
 
 def _markdown(results, meta, ran, curves, bd, bd_vs_jpeg, speed, matched, metric_names, plots, crops_path) -> str:
@@ -338,16 +423,29 @@ def _markdown(results, meta, ran, curves, bd, bd_vs_jpeg, speed, matched, metric
         "",
     ]
     rows = [
-        [f"`{info.name}`", info.label, ", ".join(map(str, info.knobs)), info.unavailable or "ran"]
+        [f"`{info.name}`", info.label, ", ".join(map(str, info.knobs)), info.settings, info.unavailable or "ran"]
         for info in results.codecs
     ]
-    lines += _table(["codec", "implementation", "quality knobs", "status"], rows)
+    lines += _table(["codec", "implementation", "quality knobs", "settings", "status"], rows)
+    if any(info.name.startswith("sdz") for info in results.codecs):
+        lines += ["sdz knobs: 1-100 is sdcodec's quality; -N is a rate ceiling of N/1000 bpp (below quality 1).", ""]
+    lines += [
+        "Not compared: mozjpeg (PyPI has no mozjpeg encoder binding, only the lossless optimizer "
+        "mozjpeg-lossless-optimization) and jpegli (PyPI's pyjpegli 0.3.2 is a young single-maintainer "
+        "binding with a quality-only API; not added).",
+        "",
+    ]
 
     lines += ["## Metrics", ""]
     lines.append(
         "PSNR over RGB (8-bit); SSIM and MS-SSIM (Gaussian 11x11, sigma 1.5, mean over RGB channels, "
-        "scikit-image / scipy)."
+        "scikit-image / scipy); MS-SSIM (dB) is -10 log10(1 - MS-SSIM), as CompressAI plots it. "
+        "SSIMULACRA 2 (higher is better: 90 visually lossless, 70 high, 50 medium, 30 low quality) and "
+        "Butteraugli (a distance, lower is better: about 1 is just noticeable; max and 3-norm) are the "
+        "JPEG XL / AVIF teams' perceptual metrics."
     )
+    for metric, implementation in meta["metric_implementations"].items():
+        lines.append(f"{METRIC_LABELS[metric]}: {implementation}.")
     scales = {r.get("ms_ssim_scales") for r in results.records if r.get("ms_ssim_scales")}
     if scales and min(scales) < 5:
         lines.append(f"MS-SSIM used {min(scales)} scale(s) on the smallest images (5 need a side above 160 pixels).")
@@ -356,14 +454,7 @@ def _markdown(results, meta, ran, curves, bd, bd_vs_jpeg, speed, matched, metric
     lines.append("")
 
     if bd:
-        lines += [f"## BD-rate of {labels[results.subject]} against each baseline", ""]
-        lines.append(
-            "Negative: sdz needs that many fewer bits for the same quality (piecewise-cubic Bjøntegaard, "
-            "over the quality interval both curves cover)."
-        )
-        lines.append("")
-        rows = [[labels[b]] + [_percent(bd[m][b]) for m in metric_names] for b in next(iter(bd.values()))]
-        lines += _table(["anchor"] + [METRIC_LABELS[m] for m in metric_names], rows)
+        lines += _bd_rate_section(bd, labels, labels[results.subject])
     if bd_vs_jpeg:
         lines += ["## BD-rate of every codec against JPEG", ""]
         codecs = next(iter(bd_vs_jpeg.values()))
@@ -402,7 +493,16 @@ def _markdown(results, meta, ran, curves, bd, bd_vs_jpeg, speed, matched, metric
         lines += _table(header, rows)
 
     if crops_path is not None:
-        lines += ["## Side-by-side crops at about equal size", "", f"![crops]({Path(crops_path).name})", ""]
+        lines += [
+            "## Side-by-side crops at about equal size",
+            "",
+            f"Per image (row), {results.subject}'s file nearest {CROP_BPP} bpp, and each baseline at its highest "
+            f"quality whose file is not larger; the same {CROP_SIZE}x{CROP_SIZE} (at most) window (the most detailed one) of "
+            f"each, zoomed {CROP_ZOOM}x by nearest neighbour. S2: SSIMULACRA 2 of the whole image.",
+            "",
+            f"![crops]({Path(crops_path).name})",
+            "",
+        ]
 
     lines += ["## Averaged curves", ""]
     for info in ran:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shlex
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -216,6 +217,7 @@ class CodecInfo:
     knobs: list[int]
     cache_id: str
     unavailable: str | None = None
+    settings: str = ""  # library versions, chroma subsampling: what a reader needs to judge the comparison
     first_call_s: float | None = None  # warm-up (model loading) before the first timed measurement
 
 
@@ -230,6 +232,7 @@ class BenchResults:
     records: list[dict] = field(default_factory=list)
     matches: list[dict] = field(default_factory=list)
     metrics_unavailable: dict[str, str] = field(default_factory=dict)
+    metric_implementations: dict[str, str] = field(default_factory=dict)
     command: str | None = None  # the CLI line that reproduces the run, when codecs were given by name
     report_path: Path | None = None
 
@@ -250,8 +253,8 @@ class _Bench:
 
     def record(self, codec: Codec, image: BenchImage, knob: int) -> dict:
         cached = self.cache.load(image, codec, knob)
-        if cached is not None:
-            return cached
+        if cached is not None and self.metrics.scored(cached):
+            return cached  # else measured again: the cache predates a metric, or another implementation scored it
         if codec.name not in self.warm:
             start = time.perf_counter()
             codec.warmup()
@@ -290,7 +293,7 @@ def run_bench(
     subject: str = "sdz",
     cache_dir: str | Path | None = None,
     max_images: int | None = None,
-    crop_image: str | None = None,
+    crop_image: str | None = None,  # comma-separated image names (file stems) for the crops
     use_lpips: bool = True,
     write: bool = True,
     quiet: bool = False,
@@ -306,6 +309,10 @@ def run_bench(
         if image_dir is None:
             raise SdcodecError("no image directory given and ../shared/datasets/kodak is not there")
     paths = list_images(image_dir)[:max_images]
+    crop_images = [name.strip() for name in crop_image.split(",") if name.strip()] if crop_image else None
+    unknown = sorted(set(crop_images or ()) - {path.stem for path in paths})
+    if unknown:
+        raise SdcodecError(f"--crop-image names no benchmarked image: {', '.join(unknown)}")
     codec_objects = []
     for entry in codecs:  # a name may build several codecs (sdz: one per effort level)
         if isinstance(entry, str):
@@ -328,7 +335,10 @@ def run_bench(
     out_dir = Path(out_dir)
     cache = ResultCache(cache_dir if cache_dir is not None else out_dir / "cache")
     metrics = MetricSuite.load(use_lpips=use_lpips)
-    infos = [CodecInfo(c.name, c.label, list(c.knobs), c.cache_id, c.unavailable_reason()) for c in codec_objects]
+    infos = []
+    for c in codec_objects:
+        reason = c.unavailable_reason()
+        infos.append(CodecInfo(c.name, c.label, list(c.knobs), c.cache_id, reason, "" if reason else c.describe()))
     available = [c for c, info in zip(codec_objects, infos) if info.unavailable is None]
     subject_codec = next((c for c in available if c.name == subject), None)
     baselines = [c for c in available if c is not subject_codec]
@@ -340,7 +350,22 @@ def run_bench(
         codecs=infos,
         subject=subject,
         metrics_unavailable=dict(metrics.unavailable),
-        command=_command_line(image_dir, codecs, out_dir, model, restore_steps, decoder, sdz_knobs),
+        metric_implementations=metrics.implementations,
+        command=reproduce_command(
+            image_dir,
+            codecs,
+            out_dir,
+            model=model,
+            restore_steps=restore_steps,
+            decoder=decoder,
+            sdz_knobs=sdz_knobs,
+            sdz_efforts=sdz_efforts,
+            max_images=max_images,
+            cache_dir=cache_dir,
+            crop_images=crop_images,
+        )
+        if all(isinstance(c, str) for c in codecs)
+        else None,
     )
     per_image = sum(len(c.knobs) for c in available)
     if subject_codec:
@@ -366,10 +391,18 @@ def run_bench(
 
         crops = None
         if images and available:
-            crop_target = next((im for im in images if im.name == crop_image), images[0])
-            crops = make_crops(crop_target, subject_codec, baselines, results, bench, out_dir)
+            crops = make_crops(_crop_targets(images, crop_images), subject_codec, baselines, results, bench, out_dir)
         results.report_path = write_report(results, out_dir, crops_path=crops)
     return results
+
+
+def _crop_targets(images: list[BenchImage], names: list[str] | None, count: int = 4) -> list[BenchImage]:
+    """The images named for crops, else `count` images spread evenly over the set."""
+    if names:
+        return [image for image in images if image.name in names]
+    if len(images) <= count:
+        return list(images)
+    return [images[round(i * (len(images) - 1) / (count - 1))] for i in range(count)]
 
 
 def _size_match_image(bench: _Bench, results: BenchResults, subject: Codec, baselines, image: BenchImage) -> None:
@@ -396,16 +429,38 @@ def _size_match_image(bench: _Bench, results: BenchResults, subject: Codec, base
             results.matches.append(match)
 
 
-def _command_line(image_dir, codecs, out_dir, model, restore_steps, decoder, sdz_knobs) -> str | None:
-    if not all(isinstance(c, str) for c in codecs):
-        return None
-    parts = ["sdcodec bench", str(image_dir), "--codecs", ",".join(codecs)]
+def reproduce_command(
+    image_dir,
+    codecs: Sequence[str],
+    out_dir,
+    *,
+    model: str | None = None,
+    restore_steps: int = 0,
+    decoder: str | None = None,
+    sdz_knobs: Sequence[int] | None = None,
+    sdz_efforts: Sequence[int] = (1,),
+    max_images: int | None = None,
+    cache_dir=None,
+    crop_images: Sequence[str] | None = None,
+) -> str:
+    """The `sdcodec bench` line that repeats a run: every option that shapes the results, defaults
+    written out (so a later change of default does not change what the line runs), and the metric
+    tool variables that were set, in front."""
+    from sdcodec.benchmarks.codecs import SDZ_DEFAULT_KNOBS
+    from sdcodec.benchmarks.perceptual import BUTTERAUGLI_ENV, SSIMULACRA2_ENV
+
+    environment = [f"{v}={shlex.quote(os.environ[v])}" for v in (SSIMULACRA2_ENV, BUTTERAUGLI_ENV) if os.environ.get(v)]
+    parts = [*environment, "sdcodec bench", shlex.quote(str(image_dir)), "--codecs", ",".join(codecs)]
     if "sdz" in codecs:
-        parts += ["--model", model] if model else []
-        parts += ["--restore-steps", str(restore_steps)] if restore_steps else []
-        parts += ["--decoder", decoder] if decoder else []
-        parts += ["--sdz-qualities", ",".join(map(str, sdz_knobs))] if sdz_knobs else []
-    return " ".join(parts + ["--out", str(out_dir)])
+        parts += ["--model", shlex.quote(model)] if model else []
+        parts += ["--restore-steps", str(restore_steps)]
+        parts += ["--decoder", shlex.quote(decoder)] if decoder else []
+        parts += [f"--sdz-qualities={','.join(map(str, sdz_knobs or SDZ_DEFAULT_KNOBS))}"]
+        parts += ["--effort", ",".join(map(str, sdz_efforts))]
+    parts += ["--max-images", str(max_images)] if max_images is not None else []
+    parts += ["--cache", shlex.quote(str(cache_dir))] if cache_dir is not None else []
+    parts += ["--crop-image", shlex.quote(",".join(crop_images))] if crop_images else []
+    return " ".join(parts + ["--out", shlex.quote(str(out_dir))])
 
 
 def _same_point(a: dict, b: dict) -> bool:

@@ -3,6 +3,10 @@
 import csv
 import io
 import json
+import shlex
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,8 +14,17 @@ import pytest
 from PIL import Image
 
 from sdcodec import bitstream
-from sdcodec.benchmarks.codecs import Codec, SdzCodec, avif_codec, jpeg_codec, jxl_codec, make_codecs, webp_codec
-from sdcodec.benchmarks.run import largest_knob_within, run_bench
+from sdcodec.benchmarks.codecs import (
+    SDZ_DEFAULT_KNOBS,
+    Codec,
+    SdzCodec,
+    avif_codec,
+    jpeg_codec,
+    jxl_codec,
+    make_codecs,
+    webp_codec,
+)
+from sdcodec.benchmarks.run import largest_knob_within, reproduce_command, run_bench
 from sdcodec.codec.errors import SdcodecError
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -108,6 +121,7 @@ def test_two_images_two_points_per_codec(image_dir, tmp_path):
         assert record["bpp"] == pytest.approx(8 * record["bytes"] / (64 * 48))
         assert 15 < record["psnr"] < 60 and 0 < record["ssim"] <= 1 and 0 < record["ms_ssim"] <= 1
         assert record["ms_ssim_scales"] == 3 and record["lpips"] is None
+        assert record["ms_ssim_db"] > 0 and record["ssimulacra2"] < 100
     for name in ("sdz", "jpeg", "webp", "avif", "jxl"):
         for image in ("img0", "img1"):
             points = [r for r in sweep if r["codec"] == name and r["image"] == image]
@@ -243,6 +257,17 @@ def test_sdz_adapter_round_trips_through_the_real_codec(tiny_vae_dir):
     assert adapter.encode(image, 10) != data  # the knob reaches the encoder
 
 
+def test_negative_sdz_knob_is_a_bpp_ceiling_and_warm_up_survives_it(tiny_vae_dir):
+    adapter = SdzCodec(str(tiny_vae_dir), restore_steps=0, knobs=(-80, 1))
+    adapter.warmup()  # at quality 50: 0.08 bpp of a 64x64 image would be 40 bytes, below any file
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 96, 3), dtype=np.uint8))
+    coarsest, finest = len(adapter.encode(image, 1)), len(adapter.encode(image, 100))
+    ceiling_knob = -int(1000 * 8 * (coarsest + finest) / 2 / (64 * 96))  # a rate between the two
+    data = adapter.encode(image, ceiling_knob)
+    assert len(data) <= -ceiling_knob / 1000 * 64 * 96 / 8
+    assert len(data) < finest
+
+
 @pytest.mark.slow
 def test_sdz_with_real_taef2_weights(image_dir, tmp_path):
     weights = SHARED / "weights" / "taef2"
@@ -253,3 +278,75 @@ def test_sdz_with_real_taef2_weights(image_dir, tmp_path):
     low, high = results.records
     assert high["bytes"] > low["bytes"]
     assert high["psnr"] > 20
+
+
+def test_reproduce_line_names_every_option(monkeypatch):
+    monkeypatch.delenv("SDCODEC_SSIMULACRA2", raising=False)
+    monkeypatch.setenv("SDCODEC_BUTTERAUGLI", "/opt/jxl/butteraugli_main")
+    line = reproduce_command(
+        "data/my images",
+        ["sdz", "jpeg"],
+        "out",
+        model="taef2:w",
+        sdz_knobs=[-80, 1, 10],
+        sdz_efforts=[1, 2],
+        max_images=3,
+        cache_dir="c",
+        crop_images=["a", "b"],
+    )
+    assert line == (
+        "SDCODEC_BUTTERAUGLI=/opt/jxl/butteraugli_main sdcodec bench 'data/my images' --codecs sdz,jpeg "
+        "--model taef2:w --restore-steps 0 --sdz-qualities=-80,1,10 --effort 1,2 --max-images 3 --cache c "
+        "--crop-image a,b --out out"
+    )
+    default_knobs = ",".join(map(str, SDZ_DEFAULT_KNOBS))
+    assert f"--sdz-qualities={default_knobs} --effort 1 " in reproduce_command("d", ["sdz"], "o")
+    assert "--model" not in reproduce_command("d", ["jpeg"], "o")  # sdz options only when sdz ran
+
+
+def test_the_reports_reproduce_line_reruns_the_same_benchmark(image_dir, tmp_path):
+    """Run, take the report's Reproduce line, delete everything, run the line: same measurements."""
+    out = tmp_path / "out"
+    first = run_bench(image_dir, ["jpeg", "webp"], out, max_images=1, crop_image="img0", use_lpips=False, quiet=True)
+    report = (out / "report.md").read_text()
+    line = report.split("## Reproduce", 1)[1].split("```")[1].strip()
+    assert line == first.command and "--max-images 1" in line and "--crop-image img0" in line
+    shutil.rmtree(out)
+    arguments = shlex.split(line)
+    assert arguments[:2] == ["sdcodec", "bench"]
+    done = subprocess.run(
+        [sys.executable, "-c", "from sdcodec.cli import main; main()", *arguments[1:], "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    again = json.loads((out / "results.json").read_text())["records"]
+
+    def key(record):
+        return (record["image"], record["codec"], record["knob"])
+
+    assert sorted(map(key, again)) == sorted(map(key, first.records))
+    by_key = {key(r): r for r in first.records}
+    for record in again:
+        assert record["bytes"] == by_key[key(record)]["bytes"]
+        assert record["psnr"] == pytest.approx(by_key[key(record)]["psnr"], rel=1e-5)
+
+
+def test_crops_cover_each_image_at_the_same_zoomed_size(image_dir, tmp_path):
+    out = tmp_path / "out"
+    run_bench(image_dir, [two_quality_points(jpeg_codec(), (20, 70)), two_quality_points(webp_codec(), (20, 70))],
+              out, subject="jpeg", use_lpips=False, quiet=True)  # fmt: skip
+    with Image.open(out / "crops.png") as crops:
+        # 2 images (rows) x 3 columns (original, jpeg, webp): 48-pixel windows zoomed 2x, 36-pixel captions.
+        assert crops.size == (3 * 96 + 2 * 4, 2 * (96 + 36))
+        pixels = np.asarray(crops.convert("RGB"))
+    tile = pixels[:96, :96]
+    assert np.array_equal(tile[0::2, 0::2], tile[1::2, 1::2])  # nearest neighbour: 2x2 blocks of one colour
+    report = (out / "report.md").read_text()
+    assert "zoomed 2x by nearest neighbour" in report
+
+
+def test_unknown_crop_image_is_one_line_error(image_dir, tmp_path):
+    with pytest.raises(SdcodecError, match="--crop-image names no benchmarked image: nope"):
+        run_bench(image_dir, ["jpeg"], tmp_path / "out", crop_image="img0,nope", quiet=True)
