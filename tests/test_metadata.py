@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import io
-import struct
 import subprocess
 import sys
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +18,9 @@ from sdcodec.bitstream import metadata as sdz_metadata
 from sdcodec.codec.coding import latent_coder
 from sdcodec.codec.images.image_output import image_file_bytes
 
+sys.path.insert(0, str(Path(__file__).resolve().parent / "vectors"))
+from make_vectors import display_p3_profile  # noqa: E402
+
 ORIENTATION = 0x0112
 
 
@@ -28,33 +31,9 @@ def srgb_profile() -> bytes:
     return SRGB_PROFILE
 
 
-def _s15(values) -> bytes:
-    return b"".join(struct.pack(">i", round(v * 65536)) for v in values)
-
-
 def wide_gamut_profile() -> bytes:
-    """A Display P3 matrix/TRC profile (ICC v2, gamma 2.2), built byte by byte (Pillow only makes sRGB)."""
-    description = b"Display P3 (test)"
-    desc = b"desc" + bytes(4) + struct.pack(">I", len(description) + 1) + description + b"\0" + bytes(8 + 3 + 67)
-    xyz = {  # D50-adapted Display P3 colorants and the D50 white
-        b"wtpt": (0.9642, 1.0, 0.8249),
-        b"rXYZ": (0.5151, 0.2412, -0.0011),
-        b"gXYZ": (0.2920, 0.6922, 0.0419),
-        b"bXYZ": (0.1571, 0.0666, 0.7841),
-    }
-    gamma = b"curv" + bytes(4) + struct.pack(">IH", 1, round(2.2 * 256)) + bytes(2)
-    tags = [(b"desc", desc)] + [(sig, b"XYZ " + bytes(4) + _s15(v)) for sig, v in xyz.items()]
-    tags += [(b"rTRC", gamma), (b"gTRC", gamma), (b"bTRC", gamma)]
-    offset = 128 + 4 + 12 * len(tags)
-    table, body = struct.pack(">I", len(tags)), b""
-    for sig, data in tags:
-        table += sig + struct.pack(">II", offset + len(body), len(data))
-        body += data + bytes(-len(data) % 4)
-    size = offset + len(body)
-    header = struct.pack(">I", size) + bytes(4) + bytes([2, 0x10, 0, 0]) + b"mntrRGB XYZ " + bytes(12) + b"acsp"
-    header += bytes(4 + 4 + 4 + 4 + 8 + 4) + _s15((0.9642, 1.0, 0.8249)) + bytes(4 + 16 + 28)
-    assert len(header) == 128
-    return header + table + body
+    """A real Display P3 profile (the golden vectors' one, built byte by byte)."""
+    return display_p3_profile()
 
 
 def cmyk_like_profile() -> bytes:
