@@ -234,3 +234,13 @@ def test_cli_strip_and_info_in_a_real_process(tmp_path, tiny_vae_dir):
     out = tmp_path / "out.jpg"
     assert sdcodec_cli("decode", kept, out, "-m", tiny_vae_dir, "-q").returncode == 0
     assert Image.open(out).info["icc_profile"] == srgb_profile()
+
+
+def test_pillow_plugin_reports_the_kept_metadata(tiny_vae_dir, monkeypatch):
+    monkeypatch.setenv("SDCODEC_MODEL", str(tiny_vae_dir))
+    source = png_with(photo(), icc_profile=wide_gamut_profile(), exif=exif_bytes(1))
+    image = Image.open(io.BytesIO(sdcodec.encode_image(source)))
+    assert image.info["icc_profile"] == wide_gamut_profile()  # known from the header, before decoding
+    image.load()
+    assert image.info["icc_profile"] == wide_gamut_profile()
+    assert image.getexif()[0x010F] == "SDCodec Camera"

@@ -77,6 +77,16 @@ def _icc_problem(icc: bytes) -> str | None:
     return None
 
 
+def info_of(metadata: ImageMetadata) -> dict:
+    """Pillow ``info`` entries for kept metadata (``icc_profile`` and ``exif``, as Pillow's readers set them)."""
+    info = {}
+    if metadata.icc_profile is not None:
+        info["icc_profile"] = metadata.icc_profile
+    if metadata.exif is not None:
+        info["exif"] = EXIF_PREFIX + metadata.exif
+    return info
+
+
 def attach_metadata(image: Image.Image, metadata: ImageMetadata, notice: Notice) -> Image.Image:
     """The decoded sRGB image in the file's ICC profile (converted), with the profile and EXIF in ``info``."""
     if metadata.icc_profile is not None:
