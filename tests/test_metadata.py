@@ -254,3 +254,13 @@ def test_alpha_and_a_profile_come_back_together(tiny_vae_dir):
     out = sdcodec.decode_image(data, model=str(tiny_vae_dir))
     assert out.mode == "RGBA" and out.info["icc_profile"] == wide_gamut_profile()
     np.testing.assert_array_equal(np.asarray(out)[..., 3], alpha)
+
+
+def test_oversized_exif_is_dropped_with_one_notice_and_the_profile_kept():
+    from sdcodec.codec.images import image_metadata
+
+    notices = []
+    big = b"II*\x00" + bytes(sdz_metadata.MAX_EXIF_BYTES)
+    kept = image_metadata.kept_metadata(srgb_profile(), True, big, notices.append)
+    assert kept == bitstream.ImageMetadata(icc_profile=srgb_profile())
+    assert len(notices) == 1 and notices[0].startswith("EXIF dropped: ") and "65527" in notices[0]
