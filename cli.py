@@ -324,11 +324,12 @@ def encode(
     force: Force = False,
     quiet: Quiet = False,
     max_pixels: MaxPixels = 1 << 26,
+    strip: bool = typer.Option(False, "--strip", help="Drop the input's ICC profile and EXIF (kept by default)."),
 ) -> None:
     """Encode an image into a .sdz file, or many into a directory (-o DIR)."""
     rate_options_given(quality, bpp, size)
     settings = dict(model=model, quality=quality, bpp=bpp, size=size, caption=caption, effort=effort)
-    settings.update(tune=tune.value, device=device, max_pixels=max_pixels)
+    settings.update(tune=tune.value, device=device, max_pixels=max_pixels, strip_metadata=strip)
     if output_dir is not None:
         from sdcodec.codec.batch_run import EncodeSettings, encode_file
 

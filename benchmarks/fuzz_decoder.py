@@ -74,6 +74,7 @@ INTERESTING_VALUES = (
 
 def seed_corpus() -> dict[str, bytes]:
     """Small valid files covering every header feature and the decoder's special cases."""
+    from sdcodec import bitstream
     from sdcodec.codec.coding import latent_coder
     from sdcodec.codec.images import alpha_plane
 
@@ -99,6 +100,11 @@ def seed_corpus() -> dict[str, bytes]:
     )
     seeds["row"] = latent_coder.encode_latent(np.cumsum(rng.normal(size=(1, 1, 64)), axis=2), step=0.5)
     seeds["zeros"] = latent_coder.encode_latent(np.zeros((2, 12, 12)), step=1.0)
+    # The metadata section (zlib-compressed ICC profile header and EXIF TIFF stream); no rng draw.
+    icc = (132).to_bytes(4, "big") + bytes(32) + b"acsp" + bytes(92)
+    exif = b"II*\x00\x08\x00\x00\x00\x00\x00" + b"sdcodec" * 4
+    section = bitstream.pack_metadata(bitstream.ImageMetadata(icc_profile=icc, exif=exif))
+    seeds["metadata"] = latent_coder.encode_latent(np.zeros((1, 4, 4)), step=1.0, metadata=section)
     # Entropy model 2 (adaptive context mixing): its header (channel order, references), escapes,
     # many channels, and the one-position-wide shapes.
     smooth = np.cumsum(np.cumsum(rng.normal(size=(6, 10, 12)), axis=1), axis=2) / 3

@@ -18,6 +18,7 @@ from .errors import (
     BitstreamError,
     ChecksumError,
     FieldRangeError,
+    MetadataError,
     PayloadError,
     TooLargeError,
     TrailingBytesError,
@@ -25,6 +26,7 @@ from .errors import (
     UnknownVersionError,
 )
 from .latent_spaces import LATENT_SPACES, LatentSpace
+from .metadata import ImageMetadata, pack_metadata, unpack_metadata
 from .summary import describe
 
 __all__ = [
@@ -44,6 +46,10 @@ __all__ = [
     "BitstreamError",
     "ChecksumError",
     "FieldRangeError",
+    "MetadataError",
+    "ImageMetadata",
+    "pack_metadata",
+    "unpack_metadata",
     "PayloadError",
     "TooLargeError",
     "TrailingBytesError",

@@ -4,7 +4,7 @@ Layout (version 1)::
 
     b"SDZ" version:u8
     flags            uvarint  bit0 caption, bit1 restoration hints, bit2 alpha plane,
-                              bit3 per-channel step multipliers
+                              bit3 per-channel step multipliers, bit4 metadata (ICC, EXIF)
     latent_space     uvarint  id from latent_spaces (127 = raw latent, no autoencoder)
     width height     uvarint  original image size in pixels
     C h w            uvarint  latent shape
@@ -15,6 +15,7 @@ Layout (version 1)::
     [caption]        uvarint length + UTF-8 bytes
     [restore_steps restore_guidance_tenths]  uvarint uvarint
     [alpha]          uvarint length + bytes (lossless alpha plane, see codec/images/alpha_plane.py)
+    [metadata]       uvarint length + bytes (ICC profile and EXIF, see metadata.py)
     payload          uvarint length + bytes
     crc32            4 bytes big-endian over everything before it
 
@@ -35,6 +36,7 @@ from .errors import (
     TrailingBytesError,
     UnknownVersionError,
 )
+from .metadata import ImageMetadata, unpack_metadata
 from .varint import Reader, write_uvarint
 
 MAGIC = b"SDZ"
@@ -59,7 +61,8 @@ _FLAG_CAPTION = 1
 _FLAG_RESTORE = 2
 _FLAG_ALPHA = 4
 _FLAG_CHANNEL_STEPS = 8
-_KNOWN_FLAGS = _FLAG_CAPTION | _FLAG_RESTORE | _FLAG_ALPHA | _FLAG_CHANNEL_STEPS
+_FLAG_METADATA = 16
+_KNOWN_FLAGS = _FLAG_CAPTION | _FLAG_RESTORE | _FLAG_ALPHA | _FLAG_CHANNEL_STEPS | _FLAG_METADATA
 CHANNEL_STEP_ONE = 16
 MAX_CHANNEL_STEP = 255
 
@@ -82,6 +85,12 @@ class SdzFile:
     has_restore_hints: bool = False
     alpha: bytes | None = None
     channel_steps: tuple[int, ...] = ()  # empty: every channel uses quant_step
+    metadata: bytes | None = None  # the packed section (metadata.pack_metadata); see image_metadata
+
+    @property
+    def image_metadata(self) -> ImageMetadata:
+        """The ICC profile and EXIF the file keeps (both None without a metadata section)."""
+        return unpack_metadata(self.metadata) if self.metadata is not None else ImageMetadata()
 
     @property
     def quant_step(self) -> float:
@@ -148,6 +157,8 @@ def _validate(f: SdzFile) -> None:
         raise FieldRangeError(
             f"restore guidance {f.restore_guidance} is out of range 0..{MAX_RESTORE_GUIDANCE_TENTHS / 10}"
         )
+    if f.metadata is not None:
+        unpack_metadata(f.metadata)  # MetadataError for any defect of the section
 
 
 def latent_values_limit(max_pixels: int) -> int:
@@ -183,6 +194,7 @@ def write_sdz(f: SdzFile) -> bytes:
         | (_FLAG_RESTORE if f.has_restore_hints else 0)
         | (_FLAG_ALPHA if f.alpha is not None else 0)
         | (_FLAG_CHANNEL_STEPS if f.channel_steps else 0)
+        | (_FLAG_METADATA if f.metadata is not None else 0)
     )
     out = bytearray(MAGIC)
     out.append(VERSION)
@@ -208,6 +220,9 @@ def write_sdz(f: SdzFile) -> bytes:
     if f.alpha is not None:
         write_uvarint(len(f.alpha), out)
         out += f.alpha
+    if f.metadata is not None:
+        write_uvarint(len(f.metadata), out)
+        out += f.metadata
     write_uvarint(len(f.payload), out)
     out += f.payload
     out += zlib.crc32(out).to_bytes(4, "big")
@@ -230,7 +245,7 @@ def read_sdz(data: bytes, *, max_pixels: int | None = None) -> SdzFile:
         )
     flags = r.uvarint("flags")
     if flags & ~_KNOWN_FLAGS:
-        raise FieldRangeError(f"unknown header flags {flags:#x}")
+        raise FieldRangeError(f"unknown header flags {flags:#x} (written by a newer sdcodec?)")
     space = _space_name(r.uvarint("latent space id"))
     width = r.uvarint("width", MAX_DIMENSION)
     height = r.uvarint("height", MAX_DIMENSION)
@@ -259,6 +274,9 @@ def read_sdz(data: bytes, *, max_pixels: int | None = None) -> SdzFile:
     alpha = None
     if flags & _FLAG_ALPHA:
         alpha = r.take(r.uvarint("alpha length", r.remaining), "alpha plane")
+    metadata = None
+    if flags & _FLAG_METADATA:
+        metadata = r.take(r.uvarint("metadata length", r.remaining), "metadata")
     payload = r.take(r.uvarint("payload length", r.remaining), "payload")
     crc_pos = r.pos
     stored = r.take(4, "checksum")
@@ -281,6 +299,7 @@ def read_sdz(data: bytes, *, max_pixels: int | None = None) -> SdzFile:
         has_restore_hints=bool(flags & _FLAG_RESTORE),
         alpha=alpha,
         channel_steps=channel_steps,
+        metadata=metadata,
     )
     try:
         _validate(f)

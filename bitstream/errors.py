@@ -39,3 +39,7 @@ class PayloadError(BitstreamError):
 
 class AlphaPlaneError(PayloadError):
     """The alpha plane is malformed: empty, unknown encoding, corrupt, or not the image's size."""
+
+
+class MetadataError(BitstreamError):
+    """The metadata section (ICC profile, EXIF) is malformed: truncated, oversized, corrupt or empty."""

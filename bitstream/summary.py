@@ -8,6 +8,7 @@ from .container import RECON_OFFSET_SCALE, VERSION, read_sdz
 def describe(data: bytes) -> dict:
     """The header's facts as plain values (JSON-ready); raises ``BitstreamError`` for a bad file."""
     header = read_sdz(data)
+    metadata = header.image_metadata
     return {
         "format_version": VERSION,
         "width": header.width,
@@ -25,4 +26,7 @@ def describe(data: bytes) -> dict:
         "restore_steps": header.restore_steps,
         "restore_guidance": header.restore_guidance,
         "alpha_bytes": len(header.alpha) if header.alpha is not None else 0,
+        "metadata_bytes": len(header.metadata) if header.metadata is not None else 0,
+        "icc_profile_bytes": len(metadata.icc_profile or b""),
+        "exif_bytes": len(metadata.exif or b""),
     }

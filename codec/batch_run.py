@@ -37,6 +37,7 @@ class EncodeSettings:
     device: str = "auto"
     max_pixels: int = 1 << 26
     force: bool = False
+    strip_metadata: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

@@ -21,7 +21,7 @@ from sdcodec import bitstream
 from sdcodec.codec import autoencoders, model_specs
 from sdcodec.codec.coding import latent_coder
 from sdcodec.codec.errors import LatentSpaceMismatch, SdcodecError
-from sdcodec.codec.images import alpha_plane, image_io
+from sdcodec.codec.images import alpha_plane, image_io, image_metadata
 from sdcodec.codec.rate_distortion import channel_weighting, latent_refinement
 from sdcodec.codec.rate_distortion.distortion import check_tune
 
@@ -73,11 +73,13 @@ def encode_latent_image(
     caption: str = "",
     alpha: bytes | None = None,
     channel_steps: tuple[int, ...] = (),
+    metadata: bitstream.ImageMetadata | None = None,
 ) -> bytes:
     """A complete .sdz for an image given by its latent (C, h, w), in the diffusion model's units.
 
     ``quality`` (1-100), ``bpp`` or ``size`` (bytes) pick the rate; bpp and size are ceilings:
     the result is the best file that fits. Used by ``encode_image`` and by ``gen -o x.sdz``.
+    ``metadata`` (ICC profile, EXIF) is stored compressed beside the latent when not empty.
     """
     check_caption(caption)
     chosen = [name for name, value in (("quality", quality), ("bpp", bpp), ("size", size)) if value is not None]
@@ -95,6 +97,7 @@ def encode_latent_image(
         caption=caption,
         alpha=alpha,
         channel_steps=channel_steps,
+        metadata=bitstream.pack_metadata(metadata) if metadata else None,
         # Reserve the restoration hint so a size ceiling accounts for it; any hint value is one byte.
         restore_steps=0 if restorable else None,
     )
@@ -130,6 +133,7 @@ def encode_image(
     max_pixels: int = bitstream.DEFAULT_MAX_PIXELS,
     effort: int = DEFAULT_EFFORT,
     tune: str = "psnr",
+    strip_metadata: bool = False,
 ) -> bytes:
     """Encode an image (path, binary file object, encoded file bytes or PIL image) into .sdz bytes with the autoencoder named by ``model``.
 
@@ -140,6 +144,8 @@ def encode_image(
     decoder passes (forward and backward). Every decoder reads the result: only the encoder changes.
     ``tune`` is what that search optimises: ``psnr`` (MSE), ``ssim`` (MS-SSIM with some MSE) or
     ``lpips`` (where its weights exist); it changes nothing at effort 1.
+    The input's ICC profile and EXIF (Orientation reset to 1) are kept in the file unless
+    ``strip_metadata``; what cannot be kept is dropped with a notice (``image_metadata``).
     """
     if not 1 <= effort <= latent_refinement.MAX_EFFORT:
         raise SdcodecError(f"effort must be between 1 and {latent_refinement.MAX_EFFORT}, got {effort}")
@@ -153,6 +159,9 @@ def encode_image(
         latent = autoencoder.encode(pixels)[0]
     multipliers = channel_weighting.step_multipliers(channel_weighting.channel_gains(autoencoder, latent))
     alpha = alpha_plane.encode_alpha(loaded.alpha) if loaded.alpha is not None else None
+    metadata = None
+    if not strip_metadata:
+        metadata = image_metadata.kept_metadata(loaded.icc_profile, loaded.icc_applied, loaded.exif, notice)
     fields = dict(
         latent_space=autoencoder.latent_space,
         width=loaded.width,
@@ -163,6 +172,7 @@ def encode_image(
         caption=caption,
         alpha=alpha,
         channel_steps=multipliers,
+        metadata=metadata,
     )
     if effort > 1:
         refinement = latent_refinement.EFFORTS[effort]
@@ -254,6 +264,9 @@ def decode_image(
 ) -> Image.Image:
     """Decode a .sdz file (its bytes, or a path) to a PIL image (RGB, or RGBA when the file kept an alpha plane).
 
+    A file that kept an ICC profile gives pixels in that profile, with ``info["icc_profile"]``;
+    kept EXIF is in ``info["exif"]`` (both written back by ``image_output``).
+
     ``decoder`` picks the VAE decoder (any of the file's latent space, e.g. ``taesd:DIR`` for a
     fast preview); ``model`` is the full pipeline used for restoration (and the decoder when
     ``decoder`` is not given). ``restore_steps`` overrides the file's hint (0 = off).
@@ -281,7 +294,7 @@ def decode_image(
     with torch.inference_mode():
         pixels = autoencoder.decode(latent[None].float())
     pixels = image_io.crop(pixels, sdz.height, sdz.width)
-    return image_io.to_pil(pixels, alpha)
+    return image_metadata.attach_metadata(image_io.to_pil(pixels, alpha), sdz.image_metadata, notice)
 
 
 def _sdz_bytes(data) -> bytes:

@@ -86,7 +86,7 @@ def parse_container(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict:
     if version != 1:
         raise FormatError("UnknownVersion", f"version {version}")
     flags = r.uvarint("flags")
-    if flags & ~0xF:
+    if flags & ~0x1F:
         raise FormatError("FieldRange", f"unknown flags {flags:#x}")
     space_id = r.uvarint("latent space")
     if space_id not in SPACES:
@@ -115,6 +115,7 @@ def parse_container(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict:
     h["alpha"] = None
     if flags & 4:
         h["alpha"] = r.bytes(r.uvarint("alpha length", r.left), "alpha")
+    metadata = r.bytes(r.uvarint("metadata length", r.left), "metadata") if flags & 16 else None
     h["payload"] = r.bytes(r.uvarint("payload length", r.left), "payload")
     crc_pos = r.pos
     stored = r.bytes(4, "crc32")
@@ -132,6 +133,7 @@ def parse_container(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict:
         raise FormatError("FieldRange", "latent shape does not match the latent space and image size")
     if h["step_code"] < 1 or h["recon_offset"] > 31 or any(m < 1 for m in h["channel_steps"]):
         raise FormatError("FieldRange", "step_code, recon_offset or a channel step out of range")
+    h["icc_profile"], h["exif"] = parse_metadata(metadata) if metadata is not None else (None, None)
     # decoding ceiling
     if h["width"] * h["height"] > max_pixels or c * lh * lw > max_pixels // 2:
         raise FormatError("TooLarge", "above the decoding ceiling")
@@ -174,6 +176,43 @@ def check_alpha_plane(alpha: bytes, width: int, height: int) -> str:
             raise FormatError("AlphaPlane", f"WebP declares {webp_canvas(body)}")
         return "webp"
     raise FormatError("AlphaPlane", f"unknown kind {kind}")
+
+
+# --- §2.5 metadata -----------------------------------------------------------------------------
+
+MAX_ICC, MAX_EXIF = 4 * 1024 * 1024, 65527
+
+
+def parse_metadata(section: bytes) -> tuple[bytes | None, bytes | None]:
+    """(ICC profile or None, EXIF TIFF bytes or None) of a metadata section."""
+    r = Cursor(section, truncated="Metadata")
+    method = r.bytes(1, "metadata method")[0]
+    icc_length = r.uvarint("ICC length", MAX_ICC, kind="Metadata")
+    exif_length = r.uvarint("EXIF length", MAX_EXIF, kind="Metadata")
+    total = icc_length + exif_length
+    if total == 0:
+        raise FormatError("Metadata", "neither ICC profile nor EXIF")
+    body = section[r.pos :]
+    if method == 0:
+        raw = body
+    elif method == 1:
+        inflater = zlib.decompressobj()
+        try:
+            raw = inflater.decompress(body, total + 1)
+        except zlib.error as exc:
+            raise FormatError("Metadata", f"bad zlib stream ({exc})") from None
+        if not inflater.eof or inflater.unused_data:
+            raise FormatError("Metadata", "zlib stream does not end at the end of the section")
+    else:
+        raise FormatError("Metadata", f"method {method}")
+    if len(raw) != total:
+        raise FormatError("Metadata", f"{len(raw)} bytes, lengths declare {total}")
+    icc, exif = raw[:icc_length], raw[icc_length:]
+    if icc and (len(icc) < 128 or icc[36:40] != b"acsp" or int.from_bytes(icc[:4], "big") != len(icc)):
+        raise FormatError("Metadata", "not an ICC profile")
+    if exif and exif[:4] not in (b"II*\x00", b"MM\x00*"):
+        raise FormatError("Metadata", "EXIF is not a TIFF stream")
+    return icc or None, exif or None
 
 
 # --- §3 dequantization ----------------------------------------------------------------------

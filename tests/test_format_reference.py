@@ -61,6 +61,25 @@ def test_header_fields_of_the_feature_vectors():
     header, _, _ = ref.decode_file((VECTORS / "sd1-alpha-64x60.sdz").read_bytes())
     assert (header["width"], header["height"], header["latent_shape"]) == (64, 60, (4, 8, 8))
     assert header["alpha_kind"] in ("constant", "png", "webp")
+    header, _, _ = ref.decode_file((VECTORS / "sd1-metadata-64x60.sdz").read_bytes())
+    sys.path.insert(0, str(VECTORS))
+    from make_vectors import EXIF, display_p3_profile
+
+    assert header["icc_profile"] == display_p3_profile() and header["exif"] == EXIF
+
+
+@pytest.mark.parametrize(
+    "section",
+    [b"\x01\x00\x0a" + b"not zlib", b"\x00\x00\x00", b"\x02\x00\x01" + b"x", b"\x01\xff\xff\xff\x7f\x00"],
+)
+def test_reference_decoder_rejects_bad_metadata_sections(section):
+    data = (VECTORS / "raw-4x8x8.sdz").read_bytes()
+    flags_at, payload_at = 4, 4 + 1 + 1 + 1 + 1 + 3 + 3 + 1 + 1  # 1-byte varints but the 3-byte step_code
+    assert data[flags_at] == 0
+    body = data[:flags_at] + b"\x10" + data[flags_at + 1 : payload_at] + bytes([len(section)]) + section
+    with pytest.raises(ref.FormatError) as caught:
+        ref.decode_file(_rewrap(body + data[payload_at:-4]))
+    assert caught.value.kind == "Metadata"
 
 
 def test_listed_decay_rates_follow_from_their_definition():
@@ -75,7 +94,7 @@ def test_listed_decay_rates_follow_from_their_definition():
         (lambda d: d[:-1], "Checksum"),  # the declared payload no longer fits: caught as short CRC
         (lambda d: d + b"\x00", "TrailingBytes"),
         (lambda d: d[:-5] + bytes([d[-5] ^ 1]) + d[-4:], "Checksum"),
-        (lambda d: _rewrap(d[:4] + b"\x10" + d[5:-4]), "FieldRange"),  # unknown flag bit 4
+        (lambda d: _rewrap(d[:4] + b"\x20" + d[5:-4]), "FieldRange"),  # unknown flag bit 5
         (lambda d: _rewrap(d[:5] + b"\x05" + d[6:-4]), "FieldRange"),  # unknown latent space id
     ],
 )

@@ -38,5 +38,5 @@ def test_golden_vectors_cover_the_format_features(model):
     spaces = {entry["latent_space"] for entry in entries.values()}
     assert {"raw", "sd1"} <= spaces
     names = " ".join(entries)
-    for feature in ("escapes", "channel-steps", "caption", "alpha", "row", "column", "zeros"):
+    for feature in ("escapes", "channel-steps", "caption", "alpha", "metadata", "row", "column", "zeros"):
         assert feature in names

@@ -76,6 +76,7 @@ def _encode_at(latent: np.ndarray, step_code: int, fields: dict) -> EncodedLaten
         restore_guidance_tenths=round(10 * fields.get("restore_guidance", 1.0)),
         has_restore_hints=fields.get("restore_steps") is not None,
         alpha=fields.get("alpha"),
+        metadata=fields.get("metadata"),
     )
     return EncodedLatent(bitstream.write_sdz(sdz), step, ideal_bits, len(payload))
 

@@ -23,6 +23,7 @@ from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
 
 from sdcodec import bitstream
 from sdcodec.codec.errors import ImageReadError
+from sdcodec.codec.images import image_metadata
 from sdcodec.codec.images.alpha_plane import decode_alpha, encode_alpha, pillow_limit_at_least
 
 __all__ = [
@@ -51,6 +52,9 @@ class LoadedImage:
     alpha: np.ndarray | None  # uint8, (height, width), or None when every pixel is opaque
     width: int
     height: int
+    icc_profile: bytes | None = None  # the input's ICC profile
+    icc_applied: bool = False  # whether the pixels were converted to sRGB through it
+    exif: bytes | None = None  # the input's EXIF (TIFF bytes), Orientation reset to 1 (image_metadata)
 
 
 def load_image(
@@ -159,9 +163,10 @@ def _open_header(fp: IO[bytes], filename: str) -> ImageFile.ImageFile:
 
 
 def _from_pil(image: Image.Image, name: str) -> LoadedImage:
+    exif = image_metadata.exif_upright(image)
     try:
         image = ImageOps.exif_transpose(image)  # a transposed copy; the caller's image is untouched
-        rgb, alpha = _rgb_and_alpha(image)
+        rgb, alpha, icc_applied = _rgb_and_alpha(image)
     except ImageReadError:
         raise
     except Exception as exc:
@@ -169,21 +174,23 @@ def _from_pil(image: Image.Image, name: str) -> LoadedImage:
     if alpha is not None and alpha.min() == 255:
         alpha = None
     height, width = rgb.shape[:2]
-    return LoadedImage(rgb=np.ascontiguousarray(rgb), alpha=alpha, width=width, height=height)
+    icc = image.info.get("icc_profile") or None
+    return LoadedImage(np.ascontiguousarray(rgb), alpha, width, height, icc, icc_applied, exif)
 
 
-def _rgb_and_alpha(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
-    """Convert any Pillow mode to (uint8 RGB, uint8 alpha or None)."""
+def _rgb_and_alpha(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None, bool]:
+    """Convert any Pillow mode to (uint8 RGB, uint8 alpha or None, whether the ICC profile was applied)."""
     mode = image.mode
     if mode in _SIXTEEN_BIT_MODES or mode in ("I", "F"):
-        return _high_depth_gray(image)
+        return *_high_depth_gray(image), False
     if mode in _ALPHA_MODES or "transparency" in image.info:
         rgba = np.asarray(image.convert("RGBA"))
-        color = _to_srgb(Image.fromarray(rgba[..., :3]), image.info.get("icc_profile"))
-        return np.asarray(color), np.ascontiguousarray(rgba[..., 3])
+        color, applied = _to_srgb(Image.fromarray(rgba[..., :3]), image.info.get("icc_profile"))
+        return np.asarray(color), np.ascontiguousarray(rgba[..., 3]), applied
     if mode == "CMYK" or mode == "RGB":
-        return np.asarray(_to_srgb(image, image.info.get("icc_profile"))), None
-    return np.asarray(image.convert("RGB")), None  # 1, L, P, YCbCr, ...
+        color, applied = _to_srgb(image, image.info.get("icc_profile"))
+        return np.asarray(color), None, applied
+    return np.asarray(image.convert("RGB")), None, False  # 1, L, P, YCbCr, ...
 
 
 def _high_depth_gray(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
@@ -207,15 +214,15 @@ def _high_depth_gray(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]
     return np.repeat(gray[..., None], 3, axis=2), alpha
 
 
-def _to_srgb(image: Image.Image, icc_profile: bytes | None) -> Image.Image:
+def _to_srgb(image: Image.Image, icc_profile: bytes | None) -> tuple[Image.Image, bool]:
     """RGB or CMYK -> sRGB through the embedded ICC profile when there is one (else Pillow's formulas)."""
     if icc_profile:
         try:
             source = ImageCms.ImageCmsProfile(io.BytesIO(icc_profile))
-            return ImageCms.profileToProfile(image, source, ImageCms.createProfile("sRGB"), outputMode="RGB")
+            return ImageCms.profileToProfile(image, source, ImageCms.createProfile("sRGB"), outputMode="RGB"), True
         except (ImageCms.PyCMSError, OSError, ValueError):
             pass  # a broken or unsupported profile: fall back to the plain conversion
-    return image.convert("RGB")
+    return image.convert("RGB"), False
 
 
 def _one_line(text: str) -> str:

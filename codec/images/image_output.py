@@ -5,7 +5,8 @@ explicit: WebP is written lossless unless an output quality is given; JPEG at qu
 full-resolution chroma (4:4:4); AVIF at quality 90, 4:4:4 (Pillow's AVIF writer has no lossless
 mode). ``output_quality`` (1-100) sets the quality of JPEG, WebP and AVIF; PNG, TIFF, BMP and
 the other lossless formats have none to set. Formats without alpha get an RGBA image flattened
-to RGB, and say so. No torch.
+to RGB, and say so. The image's ICC profile and EXIF are written where the format holds them
+(``image_metadata``). No torch.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from sdcodec.codec.images import image_metadata
 from sdcodec.codec.images.output_files import OutputError
 
 LOSSY_FORMATS = ("JPEG", "WEBP", "AVIF")  # the formats --output-quality applies to
@@ -62,6 +64,8 @@ def image_file_bytes(
 ) -> tuple[bytes, str]:
     """The encoded file and the mode actually saved (RGB when a format without alpha flattened RGBA)."""
     options = save_options(image_format, quality)
+    image, metadata_options = image_metadata.for_format(image, image_format, notice)
+    options.update(metadata_options)
     if image.mode == "RGBA" and image_format in NO_ALPHA_FORMATS:
         notice(f"{image_format} has no alpha channel: the image is saved without its transparency")
         image = image.convert("RGB")

@@ -14,6 +14,7 @@ from PIL import Image, ImageFile
 
 from sdcodec import bitstream
 from sdcodec.codec import model_specs
+from sdcodec.codec.images import image_metadata
 
 NOT_CONFIGURED = (
     "no model configured for decoding .sdz files in Pillow: call "
@@ -83,11 +84,17 @@ class SdzImageFile(ImageFile.ImageFile):
         self._mode = "RGBA" if header.alpha is not None else "RGB"
         self.info["caption"] = header.caption
         self.info["latent_space"] = header.latent_space
+        self.info.update(image_metadata.info_of(header.image_metadata))
         self.tile = []
 
     def load(self):
         if self._im is None:
-            self.im = _decode(self._sdz_data).im
+            decoded = _decode(self._sdz_data)
+            self.im = decoded.im
+            for key in ("icc_profile", "exif"):  # what decoding kept (a profile it cannot use is dropped)
+                self.info.pop(key, None)
+                if key in decoded.info:
+                    self.info[key] = decoded.info[key]
         return Image.Image.load(self)
 
 

@@ -18,10 +18,12 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import struct
 from pathlib import Path
 
 import numpy as np
 
+from sdcodec import bitstream
 from sdcodec.codec.coding import latent_coder
 from sdcodec.codec.images import image_io
 
@@ -31,6 +33,43 @@ SHARED = HERE.parents[2] / "shared"
 
 def _digest(array: np.ndarray, dtype) -> str:
     return hashlib.sha256(np.ascontiguousarray(array, dtype=dtype).tobytes()).hexdigest()
+
+
+def _s15(values) -> bytes:
+    return b"".join(struct.pack(">i", round(v * 65536)) for v in values)
+
+
+def display_p3_profile() -> bytes:
+    """A Display P3 matrix/TRC ICC v2 profile (gamma 2.2), byte for byte the same on every run
+    (Pillow's ImageCms only builds sRGB, and stamps it with the date)."""
+    description = b"Display P3 (sdcodec test)"
+    desc = b"desc" + bytes(4) + struct.pack(">I", len(description) + 1) + description + b"\0" + bytes(8 + 3 + 67)
+    xyz = {  # D50-adapted Display P3 colorants and the D50 white
+        b"wtpt": (0.9642, 1.0, 0.8249),
+        b"rXYZ": (0.5151, 0.2412, -0.0011),
+        b"gXYZ": (0.2920, 0.6922, 0.0419),
+        b"bXYZ": (0.1571, 0.0666, 0.7841),
+    }
+    gamma = b"curv" + bytes(4) + struct.pack(">IH", 1, round(2.2 * 256)) + bytes(2)
+    tags = [(b"desc", desc)] + [(sig, b"XYZ " + bytes(4) + _s15(v)) for sig, v in xyz.items()]
+    tags += [(b"rTRC", gamma), (b"gTRC", gamma), (b"bTRC", gamma)]
+    offset = 128 + 4 + 12 * len(tags)
+    table, body = struct.pack(">I", len(tags)), b""
+    for sig, data in tags:
+        table += sig + struct.pack(">II", offset + len(body), len(data))
+        body += data + bytes(-len(data) % 4)
+    header = struct.pack(">I", offset + len(body)) + bytes(4) + bytes([2, 0x10, 0, 0]) + b"mntrRGB XYZ " + bytes(12)
+    header += b"acsp" + bytes(4 + 4 + 4 + 4 + 8 + 4) + _s15((0.9642, 1.0, 0.8249)) + bytes(4 + 16 + 28)
+    return header + table + body
+
+
+# A little-endian TIFF stream with one IFD: Orientation (0x0112) = 1, Make (0x010F) = "sdcodec".
+EXIF = (
+    b"II*\x00\x08\x00\x00\x00\x02\x00"
+    + struct.pack("<HHII", 0x010F, 2, 8, 38)
+    + struct.pack("<HHIHH", 0x0112, 3, 1, 1, 0)
+)
+EXIF += b"\x00\x00\x00\x00sdcodec\x00"
 
 
 def _vectors() -> dict[str, bytes]:
@@ -61,6 +100,14 @@ def _vectors() -> dict[str, bytes]:
     out["raw-row-1x1x300"] = latent_coder.encode_latent(np.cumsum(rng.normal(size=(1, 1, 300)), axis=2), step=0.5)
     out["raw-column-2x300x1"] = latent_coder.encode_latent(rng.normal(size=(2, 300, 1)), step=0.3)
     out["raw-zeros-2x40x40"] = latent_coder.encode_latent(np.zeros((2, 40, 40)), step=1.0)
+    out["sd1-metadata-64x60"] = latent_coder.encode_latent(
+        np.random.default_rng(20261204).normal(size=(4, 8, 8)),  # its own stream: earlier files keep theirs
+        step=0.4,
+        latent_space="sd1",
+        width=64,
+        height=60,
+        metadata=bitstream.pack_metadata(bitstream.ImageMetadata(icc_profile=display_p3_profile(), exif=EXIF)),
+    )
     taef2 = SHARED / "weights" / "taef2"
     kodak = SHARED / "datasets" / "kodak" / "kodim23.png"
     if taef2.is_dir() and kodak.exists():
