@@ -65,6 +65,7 @@ class FileResult:
     pixels: int = 0
     error: str | None = None
     fatal: bool = False  # the error would repeat for every file (the model does not load)
+    warnings: tuple[str, ...] = ()  # what the file lost on the way (metadata, transparency, restoration)
 
     @property
     def ok(self) -> bool:
@@ -77,8 +78,22 @@ class FileResult:
         return 8 * sdz_bytes / self.pixels if self.pixels else 0.0
 
 
+# Notices that only say what a file's encode or decode is doing; the batch's progress bar says that.
+# Every other notice reports something lost (metadata, transparency, restoration) and is printed.
+ACTIVITY_NOTICES = ("encoding ", "decoding ", "refining ", "restoring ")
+
+
+def _collect_warnings(warnings: list[str]) -> Callable[[str], None]:
+    def notice(message: str) -> None:
+        if not message.startswith(ACTIVITY_NOTICES):
+            warnings.append(message)
+
+    return notice
+
+
 def encode_file(settings: EncodeSettings, source: Path, target: Path) -> FileResult:
     """Encode one file into one .sdz; every failure becomes the result's one-line error."""
+    warnings: list[str] = []
 
     def work() -> FileResult:
         from sdcodec.bitstream import read_sdz
@@ -88,16 +103,18 @@ def encode_file(settings: EncodeSettings, source: Path, target: Path) -> FileRes
         check_output(target, settings.force, source)
         options = dataclasses.asdict(settings)
         force = options.pop("force")
-        data = encode_image(source, **options)
+        data = encode_image(source, **options, notice=_collect_warnings(warnings))
         write_output(target, lambda out: out.write(data), force)
         header = read_sdz(data)
-        return FileResult(source, target, source.stat().st_size, len(data), header.width * header.height)
+        pixels = header.width * header.height
+        return FileResult(source, target, source.stat().st_size, len(data), pixels, warnings=tuple(warnings))
 
     return _reported(work, source, target)
 
 
 def decode_file(settings: DecodeSettings, source: Path, target: Path) -> FileResult:
     """Decode one .sdz into one image file (format from ``target``'s extension)."""
+    warnings: list[str] = []
 
     def work() -> FileResult:
         from sdcodec.codec.image_codec import decode_image, read_file
@@ -113,9 +130,11 @@ def decode_file(settings: DecodeSettings, source: Path, target: Path) -> FileRes
             consistency=settings.consistency,
             device=settings.device,
             max_pixels=settings.max_pixels,
+            notice=_collect_warnings(warnings),
         )
-        save_image(image, target, settings.force, lambda message: None, quality=settings.output_quality)
-        return FileResult(source, target, len(data), target.stat().st_size, image.width * image.height)
+        save_image(image, target, settings.force, _collect_warnings(warnings), quality=settings.output_quality)
+        pixels = image.width * image.height
+        return FileResult(source, target, len(data), target.stat().st_size, pixels, warnings=tuple(warnings))
 
     return _reported(work, source, target)
 
@@ -173,6 +192,8 @@ def run_batch(
     with Progress(label, total=len(pairs), quiet=quiet, console=console) as progress:
 
         def done(result: FileResult) -> None:
+            for warning in () if quiet else result.warnings:
+                progress.print(f"{result.source}: {warning}", style="yellow")
             if not result.ok:
                 progress.print(f"error: {result.error}", style="red")
             progress.advance(result.source.name)

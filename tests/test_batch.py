@@ -177,3 +177,17 @@ def test_progress_lines_when_stderr_is_not_a_terminal(tmp_path, album, tiny_vae_
     progress = [line for line in result.stderr.splitlines() if line.startswith("encoding ")]
     assert progress and progress[-1].startswith("encoding 3/3 (100%)")
     assert len(progress) <= 3  # periodic lines, not one per file and step
+
+
+def test_what_a_file_loses_is_reported_per_file_in_a_batch(tmp_path, tiny_vae_dir):
+    """A batch must not drop transparency (or metadata) silently: one line names the file and the loss."""
+    save_noise(tmp_path / "in" / "logo.png", mode="RGBA")
+    save_noise(tmp_path / "in" / "plain.png", seed=4)
+    assert run("encode", tmp_path / "in", "-o", tmp_path / "sdz", "-m", tiny_vae_dir).exit_code == 0
+    result = run("decode", tmp_path / "sdz", "-o", tmp_path / "jpg", "--format", "jpg", "-m", tiny_vae_dir)
+    assert result.exit_code == 0, result.output
+    losses = [line for line in result.stderr.splitlines() if "transparency" in line]
+    assert len(losses) == 1 and "logo.sdz" in losses[0]
+    assert "decoding 20x16 with" not in result.stderr  # what each file is doing is the progress bar's job
+    quiet = run("decode", tmp_path / "sdz", "-o", tmp_path / "q", "--format", "jpg", "-m", tiny_vae_dir, "-q")
+    assert quiet.exit_code == 0 and quiet.stderr == ""
