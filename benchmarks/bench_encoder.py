@@ -45,7 +45,10 @@ def _parse_options(pairs: list[str]) -> dict:
     options = {}
     for pair in pairs:
         key, _, value = pair.partition("=")
-        options[key] = int(value) if value.lstrip("-").isdigit() else value
+        try:
+            options[key] = int(value) if value.lstrip("-").isdigit() else float(value)
+        except ValueError:
+            options[key] = value
     return options
 
 

@@ -29,6 +29,7 @@ Notice = Callable[[str], None]
 
 DEFAULT_QUALITY = 50
 DEFAULT_EFFORT = 1  # the fast encoder; 2-4 refine the latent through the decoder (see encode_image)
+DEFAULT_RDO_WEIGHT = 0.0  # effort 1's rate-distortion quantization (quantizer.rdo_quantize); 0 rounds
 # Quality 1..100 maps log-linearly onto the quantization step (latent units, std about 1):
 # Q=1 -> 4.0, Q=34 -> 1.0, Q=50 -> about 0.51, Q=100 -> about 0.063. Higher is finer and larger.
 _STEP_AT_Q1 = 4.0
@@ -73,11 +74,13 @@ def encode_latent_image(
     caption: str = "",
     alpha: bytes | None = None,
     channel_steps: tuple[int, ...] = (),
+    rdo_weight: float = 0.0,
 ) -> bytes:
     """A complete .sdz for an image given by its latent (C, h, w), in the diffusion model's units.
 
     ``quality`` (1-100), ``bpp`` or ``size`` (bytes) pick the rate; bpp and size are ceilings:
     the result is the best file that fits. Used by ``encode_image`` and by ``gen -o x.sdz``.
+    ``rdo_weight`` > 0 quantizes for rate plus distortion (``quantizer.rdo_quantize``), 0 rounds.
     """
     check_caption(caption)
     chosen = [name for name, value in (("quality", quality), ("bpp", bpp), ("size", size)) if value is not None]
@@ -95,6 +98,7 @@ def encode_latent_image(
         caption=caption,
         alpha=alpha,
         channel_steps=channel_steps,
+        rdo_weight=rdo_weight,
         # Reserve the restoration hint so a size ceiling accounts for it; any hint value is one byte.
         restore_steps=0 if restorable else None,
     )
@@ -130,6 +134,7 @@ def encode_image(
     max_pixels: int = bitstream.DEFAULT_MAX_PIXELS,
     effort: int = DEFAULT_EFFORT,
     tune: str = "psnr",
+    rdo_weight: float = DEFAULT_RDO_WEIGHT,
 ) -> bytes:
     """Encode an image (path, binary file object, encoded file bytes or PIL image) into .sdz bytes with the autoencoder named by ``model``.
 
@@ -140,6 +145,7 @@ def encode_image(
     decoder passes (forward and backward). Every decoder reads the result: only the encoder changes.
     ``tune`` is what that search optimises: ``psnr`` (MSE), ``ssim`` (MS-SSIM with some MSE) or
     ``lpips`` (where its weights exist); it changes nothing at effort 1.
+    ``rdo_weight`` scales effort 1's rate-distortion quantization (0 rounds every value).
     """
     if not 1 <= effort <= latent_refinement.MAX_EFFORT:
         raise SdcodecError(f"effort must be between 1 and {latent_refinement.MAX_EFFORT}, got {effort}")
@@ -168,7 +174,8 @@ def encode_image(
         refinement = latent_refinement.EFFORTS[effort]
         notice(f"refining the latent (effort {effort}: {refinement.iterations} decoder passes, tune {tune})")
         latent = _refined(autoencoder, pixels, latent, refinement, fields, tune)
-    return encode_latent_image(latent, **fields)
+        return encode_latent_image(latent, **fields)
+    return encode_latent_image(latent, **fields, rdo_weight=rdo_weight)
 
 
 def _refined(
