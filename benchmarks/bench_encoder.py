@@ -6,7 +6,7 @@
 Each run encodes every image at four qualities through the public API (``encode_image`` then
 ``decode_image``, exactly what ``sdcodec encode``/``decode`` do), records bpp, PSNR, MS-SSIM and
 the encode seconds, and writes ``benchmarks/cache/encoder-<label>.json`` (resumable: images
-already there are skipped). ``--code DIR`` imports the API from another checkout, e.g. a git
+already measured under the label, in any of its files, are skipped). ``--code DIR`` imports the API from another checkout, e.g. a git
 worktree of the previous main, so "against the previous main" is measured by the same harness.
 ``--compare A B`` prints the BD-rate of B against A (per image, then the mean) for PSNR and
 MS-SSIM, and the ratio of their encode times.
@@ -91,8 +91,9 @@ def run(label: str, options: dict, images: int, code: Path | None, shard: str = 
     if shard:
         index, count = (int(v) for v in shard.split("/"))
         paths = paths[index::count]
+    done = _load(label)  # also the images other shards or runs of this label already measured
     for image_path in paths:
-        if image_path.stem in results["images"]:
+        if image_path.stem in results["images"] or image_path.stem in done:
             continue
         reference = np.asarray(Image.open(image_path).convert("RGB"))
         points = []

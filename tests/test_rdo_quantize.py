@@ -3,7 +3,14 @@
 import numpy as np
 
 from sdcodec.codec.coding import latent_coder
-from sdcodec.codec.coding.quantizer import channel_steps, magnitude_bits, quantize, rdo_quantize, symbol_bits
+from sdcodec.codec.coding.quantizer import (
+    channel_steps,
+    magnitude_bits,
+    neighbour_context,
+    quantize,
+    rdo_quantize,
+    symbol_bits,
+)
 
 
 def peaked_latent(shape=(4, 32, 32), seed=0, scale=0.6):
@@ -30,20 +37,41 @@ def test_a_rare_symbol_just_past_half_a_step_is_zeroed_and_a_clear_one_is_kept()
     assert (chosen[0, 1:] == 0).all()
 
 
-def test_each_decision_is_the_cheaper_of_rate_plus_distortion():
-    """Only symbols whose bits saved outweigh the error added move, and only by one step towards zero."""
-    latent = peaked_latent(seed=1)
+def test_moves_are_one_step_towards_zero_and_lower_the_real_rate_distortion_cost():
+    """Only nonzero symbols move, by one step towards zero, and the real coder's bits fall by more
+    than the error added is worth at the operating point's lambda."""
+    latent = peaked_latent(shape=(4, 40, 40), seed=1)
     rounded = quantize(latent, 1.0)
     chosen = rdo_quantize(latent, 1.0, 1.0)
     moved = chosen != rounded
     assert moved.any() and not (moved & (rounded == 0)).any()
     np.testing.assert_array_equal(chosen[moved], rounded[moved] - np.sign(rounded[moved]))
-    costs = magnitude_bits(rounded)
-    saved = (symbol_bits(costs, rounded) - symbol_bits(costs, chosen))[moved]
-    assert (saved > 0).all()  # a move always saves bits under the rounded symbols' histograms
-    # Larger weights move more symbols; the moved ones are those nearest their lower bin.
-    assert (rdo_quantize(latent, 1.0, 2.0) != rounded).sum() > moved.sum()
+    # The moved values are those nearest their lower bin.
     assert np.abs(np.abs(latent[moved]) - np.abs(rounded[moved])).mean() > 0.3
+
+    def bits_and_squared_error(weight):
+        data = latent_coder.encode_latent(latent, step=1.0, rdo_weight=weight)
+        return 8 * len(data), float(((latent_coder.decode_latent(data) - latent) ** 2).sum())
+
+    plain_bits, plain_error = bits_and_squared_error(0.0)
+    rdo_bits, rdo_error = bits_and_squared_error(1.0)
+    lam = 2 * np.log(2) * plain_error / latent.size
+    assert rdo_bits < plain_bits and rdo_error > plain_error
+    assert rdo_error + lam * rdo_bits < plain_error + lam * plain_bits
+    # A larger weight moves more symbols.
+    assert (rdo_quantize(latent, 1.0, 2.0) != rounded).sum() > moved.sum()
+
+
+def test_a_symbol_among_zeros_costs_more_than_among_nonzeros():
+    q = np.zeros((1, 12, 12), dtype=np.int64)
+    q[0, :, 6:] = np.random.default_rng(0).integers(-3, 4, size=(12, 6))
+    q[0, 5, 2] = 1  # alone among zeros
+    context = neighbour_context(q)
+    assert context[0, 5, 2] == 0 and context[0, 5, 9] > 0
+    bits = symbol_bits(magnitude_bits(q, context), q, context)
+    ones = np.abs(q[0]) == 1
+    assert bits[0, 5, 2] > bits[0][ones & (context[0] > 0)].max()
+    assert bits[0, 0, 0] < bits[0][(q[0] == 0) & (context[0] > 1)].min()  # and a zero cheaper than among them
 
 
 def test_files_are_smaller_still_decodable_and_deterministic():
