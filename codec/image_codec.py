@@ -29,7 +29,7 @@ Notice = Callable[[str], None]
 
 DEFAULT_QUALITY = 50
 DEFAULT_EFFORT = 1  # the fast encoder; 2-4 refine the latent through the decoder (see encode_image)
-DEFAULT_RDO_WEIGHT = 0.0  # effort 1's rate-distortion quantization (quantizer.rdo_quantize); 0 rounds
+DEFAULT_RDO_WEIGHT = 2.0  # effort 1's rate-distortion quantization (quantizer.rdo_quantize); 0 rounds
 # Quality 1..100 maps log-linearly onto the quantization step (latent units, std about 1):
 # Q=1 -> 4.0, Q=34 -> 1.0, Q=50 -> about 0.51, Q=100 -> about 0.063. Higher is finer and larger.
 _STEP_AT_Q1 = 4.0
