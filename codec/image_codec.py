@@ -140,12 +140,13 @@ def encode_image(
 
     ``max_pixels`` is the input ceiling, checked from the image header before pixels are read
     and before the model is loaded (an oversized image raises ``ImageReadError``).
-    ``effort`` 1 sends the encoder's latent rounded; 2 to 4 search, through the file's own decoder,
-    for the latent whose quantized version decodes best (``latent_refinement``), at 4, 12 and 30
-    decoder passes (forward and backward). Every decoder reads the result: only the encoder changes.
+    ``effort`` 1 sends the encoder's latent quantized for rate plus distortion (each symbol rounded
+    or one step nearer zero, ``quantizer.rdo_quantize``); 2 to 4 search, through the file's own
+    decoder, for the latent whose quantized version decodes best (``latent_refinement``), at 4, 12
+    and 30 decoder passes (forward and backward). Every decoder reads the result: only the encoder changes.
     ``tune`` is what that search optimises: ``psnr`` (MSE), ``ssim`` (MS-SSIM with some MSE) or
     ``lpips`` (where its weights exist); it changes nothing at effort 1.
-    ``rdo_weight`` scales effort 1's rate-distortion quantization (0 rounds every value).
+    ``rdo_weight`` scales effort 1's rate-distortion quantization (0 rounds every value, as before).
     """
     if not 1 <= effort <= latent_refinement.MAX_EFFORT:
         raise SdcodecError(f"effort must be between 1 and {latent_refinement.MAX_EFFORT}, got {effort}")

@@ -1,7 +1,9 @@
 """Uniform scalar quantization of latents: steps (one per channel), symbols, reconstruction points.
 
-The encoder rounds to the nearest multiple of the channel's step; the decoder puts each value
-back at ``sign(q) (|q| - shrink) step``, where the file's reconstruction offset sets the shrink.
+The encoder rounds to the nearest multiple of the channel's step (or, with ``rdo_quantize``, moves
+a symbol one step towards zero where the bits saved are worth more than the error added); the
+decoder puts each value back at ``sign(q) (|q| - shrink) step``, where the file's reconstruction
+offset sets the shrink.
 """
 
 from __future__ import annotations
