@@ -4,7 +4,8 @@
 
 Times each stage of ``encode_image`` (effort 1) on Kodak images with TAEF2, in one process so the
 shares are ratios measured side by side: image load and padding, the encoder forward, the
-channel-gain probe, the entropy coding at quality 50, and the rate search of ``--bpp 0.5``.
+channel-gain probe, the entropy coding at quality 50, and the rate search of ``--bpp 0.5``; the last
+two also with plain rounding instead of effort 1's rate-distortion quantization, for its cost.
 """
 
 from __future__ import annotations
@@ -50,14 +51,28 @@ def main() -> None:
         fields = dict(
             latent_space=autoencoder.latent_space, width=loaded.width, height=loaded.height, channel_steps=multipliers
         )
-        timed("entropy coding (quality 50)", lambda: image_codec.encode_latent_image(latent, quality=50, **fields))
-        timed("rate search (--bpp 0.5)", lambda: image_codec.encode_latent_image(latent, bpp=0.5, **fields))
+        rdo = dict(rdo_weight=image_codec.DEFAULT_RDO_WEIGHT)  # what effort 1 does
+        timed(
+            "entropy coding (quality 50)", lambda: image_codec.encode_latent_image(latent, quality=50, **fields, **rdo)
+        )
+        timed("rate search (--bpp 0.5)", lambda: image_codec.encode_latent_image(latent, bpp=0.5, **fields, **rdo))
+        timed(
+            "entropy coding (quality 50), rounding",
+            lambda: image_codec.encode_latent_image(latent, quality=50, **fields),
+        )
+        timed("rate search (--bpp 0.5), rounding", lambda: image_codec.encode_latent_image(latent, bpp=0.5, **fields))
     mean = {name: float(np.mean(values)) for name, values in stages.items()}
     forward = mean["encoder forward"]
     print(f"| stage | seconds (mean of {len(paths)}) | / encoder forward |")
     print("| --- | ---: | ---: |")
     for name, seconds in mean.items():
         print(f"| {name} | {seconds:.3f} | {seconds / forward:.2f} |")
+    base = mean["load + pad"] + forward + mean["probe"]
+    for name in ("entropy coding (quality 50)", "rate search (--bpp 0.5)"):
+        print(
+            f"level 1 encode with {name}, RDOQ (rdo_weight {image_codec.DEFAULT_RDO_WEIGHT}) against rounding: "
+            f"{(base + mean[name]) / (base + mean[name + ', rounding']):.3f}x"
+        )
     outside = mean["load + pad"] + mean["probe"] + mean["entropy coding (quality 50)"]
     print(
         f"\nlevel 1 at a quality: {100 * outside / (outside + forward):.1f}% of the encode outside the forward; "

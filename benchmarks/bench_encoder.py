@@ -1,12 +1,12 @@
 """BD-rate of an encoder setting against a baseline run, on Kodak with TAEF2.
 
-    python -m sdcodec.benchmarks.bench_encoder --label new [--option effort=2] [--code DIR] [--images 24] [--shard 0/2]
+    python -m sdcodec.benchmarks.bench_encoder --label new [--option effort=2] [--code DIR] [--images 24] [--first 0] [--shard 0/2]
     python -m sdcodec.benchmarks.bench_encoder --compare baseline new
 
 Each run encodes every image at four qualities through the public API (``encode_image`` then
 ``decode_image``, exactly what ``sdcodec encode``/``decode`` do), records bpp, PSNR, MS-SSIM and
 the encode seconds, and writes ``benchmarks/cache/encoder-<label>.json`` (resumable: images
-already there are skipped). ``--code DIR`` imports the API from another checkout, e.g. a git
+already measured under the label, in any of its files, are skipped). ``--code DIR`` imports the API from another checkout, e.g. a git
 worktree of the previous main, so "against the previous main" is measured by the same harness.
 ``--compare A B`` prints the BD-rate of B against A (per image, then the mean) for PSNR and
 MS-SSIM, and the ratio of their encode times.
@@ -29,14 +29,15 @@ CACHE = Path(__file__).resolve().parent / "cache"
 QUALITIES = (20, 30, 40, 50)
 
 
-def _path(label: str, shard: str = "") -> Path:
-    return CACHE / f"encoder-{label}{'.shard' + shard.replace('/', 'of') if shard else ''}.json"
+def _path(label: str, shard: str = "", first: int = 0) -> Path:
+    part = (f".from{first}" if first else "") + (".shard" + shard.replace("/", "of") if shard else "")
+    return CACHE / f"encoder-{label}{part}.json"
 
 
 def _load(label: str) -> dict:
     """All images of a run, merged over its shards."""
     images = {}
-    for path in sorted(CACHE.glob(f"encoder-{label}.json")) + sorted(CACHE.glob(f"encoder-{label}.shard*.json")):
+    for path in sorted(CACHE.glob(f"encoder-{label}.json")) + sorted(CACHE.glob(f"encoder-{label}.*.json")):
         images.update(json.loads(path.read_text())["images"])
     return images
 
@@ -45,7 +46,10 @@ def _parse_options(pairs: list[str]) -> dict:
     options = {}
     for pair in pairs:
         key, _, value = pair.partition("=")
-        options[key] = int(value) if value.lstrip("-").isdigit() else value
+        try:
+            options[key] = int(value) if value.lstrip("-").isdigit() else float(value)
+        except ValueError:
+            options[key] = value
     return options
 
 
@@ -72,7 +76,7 @@ def load_api(code: Path | None):
     return codec
 
 
-def run(label: str, options: dict, images: int, code: Path | None, shard: str = "") -> None:
+def run(label: str, options: dict, images: int, code: Path | None, shard: str = "", first: int = 0) -> None:
     import torch
     from PIL import Image
 
@@ -82,14 +86,15 @@ def run(label: str, options: dict, images: int, code: Path | None, shard: str = 
 
     torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "1")))
     spec = f"taef2:{SHARED / 'weights' / 'taef2'}"
-    path = _path(label, shard)
+    path = _path(label, shard, first)
     results = json.loads(path.read_text()) if path.exists() else {"options": options, "code": str(code), "images": {}}
-    paths = sorted((SHARED / "datasets" / "kodak").glob("*.png"))[:images]
+    paths = sorted((SHARED / "datasets" / "kodak").glob("*.png"))[first:images]
     if shard:
         index, count = (int(v) for v in shard.split("/"))
         paths = paths[index::count]
+    done = _load(label)  # also the images other shards or runs of this label already measured
     for image_path in paths:
-        if image_path.stem in results["images"]:
+        if image_path.stem in results["images"] or image_path.stem in done:
             continue
         reference = np.asarray(Image.open(image_path).convert("RGB"))
         points = []
@@ -153,13 +158,14 @@ def main() -> None:
         "--code", type=Path, help="import the API from this checkout instead (e.g. a worktree of the previous main)"
     )
     parser.add_argument("--images", type=int, default=24)
+    parser.add_argument("--first", type=int, default=0, help="skip the first N images (extend a run in parallel)")
     parser.add_argument("--shard", default="", help="I/N: this process takes every N-th image from the I-th")
     parser.add_argument("--compare", nargs=2, metavar=("ANCHOR", "TEST"))
     args = parser.parse_args()
     if args.compare:
         compare(*args.compare)
     else:
-        run(args.label, _parse_options(args.option), args.images, args.code, args.shard)
+        run(args.label, _parse_options(args.option), args.images, args.code, args.shard, args.first)
 
 
 if __name__ == "__main__":

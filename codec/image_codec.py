@@ -29,6 +29,7 @@ Notice = Callable[[str], None]
 
 DEFAULT_QUALITY = 50
 DEFAULT_EFFORT = 1  # the fast encoder; 2-4 refine the latent through the decoder (see encode_image)
+DEFAULT_RDO_WEIGHT = 2.0  # effort 1's rate-distortion quantization (quantizer.rdo_quantize); 0 rounds
 # Quality 1..100 maps log-linearly onto the quantization step (latent units, std about 1):
 # Q=1 -> 4.0, Q=34 -> 1.0, Q=50 -> about 0.51, Q=100 -> about 0.063. Higher is finer and larger.
 _STEP_AT_Q1 = 4.0
@@ -74,12 +75,14 @@ def encode_latent_image(
     alpha: bytes | None = None,
     channel_steps: tuple[int, ...] = (),
     metadata: bitstream.ImageMetadata | None = None,
+    rdo_weight: float = 0.0,
 ) -> bytes:
     """A complete .sdz for an image given by its latent (C, h, w), in the diffusion model's units.
 
     ``quality`` (1-100), ``bpp`` or ``size`` (bytes) pick the rate; bpp and size are ceilings:
     the result is the best file that fits. Used by ``encode_image`` and by ``gen -o x.sdz``.
     ``metadata`` (ICC profile, EXIF) is stored compressed beside the latent when not empty.
+    ``rdo_weight`` > 0 quantizes for rate plus distortion (``quantizer.rdo_quantize``), 0 rounds.
     """
     check_caption(caption)
     chosen = [name for name, value in (("quality", quality), ("bpp", bpp), ("size", size)) if value is not None]
@@ -98,6 +101,7 @@ def encode_latent_image(
         alpha=alpha,
         channel_steps=channel_steps,
         metadata=bitstream.pack_metadata(metadata) if metadata else None,
+        rdo_weight=rdo_weight,
         # Reserve the restoration hint so a size ceiling accounts for it; any hint value is one byte.
         restore_steps=0 if restorable else None,
     )
@@ -134,18 +138,21 @@ def encode_image(
     effort: int = DEFAULT_EFFORT,
     tune: str = "psnr",
     strip_metadata: bool = False,
+    rdo_weight: float = DEFAULT_RDO_WEIGHT,
 ) -> bytes:
     """Encode an image (path, binary file object, encoded file bytes or PIL image) into .sdz bytes with the autoencoder named by ``model``.
 
     ``max_pixels`` is the input ceiling, checked from the image header before pixels are read
     and before the model is loaded (an oversized image raises ``ImageReadError``).
-    ``effort`` 1 sends the encoder's latent rounded; 2 to 4 search, through the file's own decoder,
-    for the latent whose quantized version decodes best (``latent_refinement``), at 4, 12 and 30
-    decoder passes (forward and backward). Every decoder reads the result: only the encoder changes.
+    ``effort`` 1 sends the encoder's latent quantized for rate plus distortion (each symbol rounded
+    or one step nearer zero, ``quantizer.rdo_quantize``); 2 to 4 search, through the file's own
+    decoder, for the latent whose quantized version decodes best (``latent_refinement``), at 4, 12
+    and 30 decoder passes (forward and backward). Every decoder reads the result: only the encoder changes.
     ``tune`` is what that search optimises: ``psnr`` (MSE), ``ssim`` (MS-SSIM with some MSE) or
     ``lpips`` (where its weights exist); it changes nothing at effort 1.
     The input's ICC profile and EXIF (Orientation reset to 1) are kept in the file unless
     ``strip_metadata``; what cannot be kept is dropped with a notice (``image_metadata``).
+    ``rdo_weight`` scales effort 1's rate-distortion quantization (0 rounds every value, as before).
     """
     if not 1 <= effort <= latent_refinement.MAX_EFFORT:
         raise SdcodecError(f"effort must be between 1 and {latent_refinement.MAX_EFFORT}, got {effort}")
@@ -178,7 +185,8 @@ def encode_image(
         refinement = latent_refinement.EFFORTS[effort]
         notice(f"refining the latent (effort {effort}: {refinement.iterations} decoder passes, tune {tune})")
         latent = _refined(autoencoder, pixels, latent, refinement, fields, tune)
-    return encode_latent_image(latent, **fields)
+        return encode_latent_image(latent, **fields)
+    return encode_latent_image(latent, **fields, rdo_weight=rdo_weight)
 
 
 def _refined(

@@ -22,6 +22,7 @@ from sdcodec.codec.coding.quantizer import (
     dequantize,
     header_steps,
     quantize,
+    rdo_quantize,
 )
 from sdcodec.codec.coding.rate_control import fit_size
 from sdcodec.codec.coding.symbol_coder import ENTROPY_MODEL_ID, ENTROPY_MODELS, decode_symbols, encode_symbols
@@ -57,7 +58,7 @@ def _encode_at(latent: np.ndarray, step_code: int, fields: dict) -> EncodedLaten
     step = step_code / bitstream.STEP_SCALE
     multipliers = tuple(fields.get("channel_steps") or ())
     steps = channel_steps(step, multipliers, latent.shape[0])
-    q = quantize(latent, steps)
+    q = rdo_quantize(latent, steps, fields.get("rdo_weight") or 0.0)
     entropy_model = fields.get("entropy_model") or ENTROPY_MODEL_ID
     payload, ideal_bits = encode_symbols(q, entropy_model)
     c, h, w = latent.shape
@@ -105,6 +106,9 @@ def encode_latent(latent, *, step: float | None = None, max_bytes: int | None = 
     caption, restore_steps, restore_guidance, alpha, channel_steps: per-channel step
     multipliers in 1/16, so channel c is quantized with ``step * channel_steps[c] / 16``),
     and ``entropy_model`` (1 or 2; default ``ENTROPY_MODEL_ID``) picks the entropy model.
+    ``rdo_weight`` (default 0: plain rounding) lets the encoder move a symbol one step towards
+    zero where the bits saved outweigh the error added (``quantizer.rdo_quantize``); the format
+    and every decoder are unchanged.
     """
     return encode_latent_detailed(latent, step=step, max_bytes=max_bytes, **fields).data
 
