@@ -388,11 +388,13 @@ def run_bench(
 
     if write:
         from sdcodec.benchmarks.report import make_crops, write_report
+        from sdcodec.benchmarks.report_html import write_html
 
         crops = None
         if images and available:
             crops = make_crops(_crop_targets(images, crop_images), subject_codec, baselines, results, bench, out_dir)
         results.report_path = write_report(results, out_dir, crops_path=crops)
+        write_html(out_dir)
     return results
 
 
