@@ -64,3 +64,12 @@ def test_gen_marks_its_images_unless_told_not_to(tiny_pipeline_dir, tmp_path):
     assert runner.invoke(app, ["gen", "a cat", "-o", str(plain), "--no-watermark", *common]).exit_code == 0
     assert detect(Image.open(marked)).present
     assert not detect(Image.open(plain)).present
+
+
+def test_gen_says_when_its_image_is_too_small_to_mark(tiny_pipeline_dir, tmp_path):
+    common = ["--model", str(tiny_pipeline_dir), "--steps", "1", "-W", "64", "-H", "64", "--seed", "1"]
+    result = CliRunner().invoke(app, ["gen", "a cat", "-o", str(tmp_path / "small.png"), *common])
+    assert result.exit_code == 0, result.output
+    assert "too small for the invisible watermark" in result.output
+    quiet = CliRunner().invoke(app, ["gen", "a cat", "-o", str(tmp_path / "q.png"), "--no-watermark", *common])
+    assert "watermark" not in quiet.output

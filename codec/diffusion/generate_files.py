@@ -123,7 +123,7 @@ def _generate_job(request, seed, paths, components, source, force, notice, progr
     from sdcodec.bitstream.container import MAX_CAPTION_BYTES
     from sdcodec.codec.diffusion.generate import iter_generate
     from sdcodec.codec.diffusion.parameters import image_bytes, parameters_caption
-    from sdcodec.codec.diffusion.watermark import add_watermark
+    from sdcodec.codec.diffusion.watermark import marked_output
     from sdcodec.codec.image_codec import encode_latent_image
 
     suffix = request.suffix
@@ -167,7 +167,8 @@ def _generate_job(request, seed, paths, components, source, force, notice, progr
                 caption=caption,
             )
         else:
-            result.image = add_watermark(result.image) if request.watermark else result.image
+            if request.watermark:
+                result.image = marked_output(result.image, notice)
             data = image_bytes(result, suffix)
         write_output(path, lambda out, data=data: out.write(data), force)
         notice(f"wrote {path}: {result.width}x{result.height}, seed {result.seed}, {len(data)} bytes")

@@ -200,12 +200,10 @@ def _latent_space(pipe) -> str | None:
 
 def _write(result, path: Path, force: bool, watermark: bool, notice: Notice) -> Path:
     from sdcodec.codec.diffusion.parameters import image_bytes
-    from sdcodec.codec.diffusion.watermark import add_watermark, can_mark
+    from sdcodec.codec.diffusion.watermark import marked_output
 
-    if watermark and not can_mark(result.image):
-        notice(f"{result.width}x{result.height} is under 256x256 pixels: too small for the invisible watermark")
-    elif watermark:
-        result.image = add_watermark(result.image)
+    if watermark:
+        result.image = marked_output(result.image, notice)
     data = image_bytes(result, path.suffix)
     write_output(path, lambda out: out.write(data), force)
     notice(f"wrote {path}: {result.width}x{result.height}, seed {result.seed}, {len(data)} bytes")

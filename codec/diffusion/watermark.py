@@ -41,6 +41,14 @@ def can_mark(image: Image.Image) -> bool:
     return image.width * image.height >= MIN_PIXELS
 
 
+def marked_output(image: Image.Image, notice) -> Image.Image:
+    """``add_watermark`` for a generated output, saying so when the image is too small to carry the mark."""
+    if not can_mark(image):
+        notice(f"{image.width}x{image.height} is under 256x256 pixels: too small for the invisible watermark")
+        return image
+    return add_watermark(image)
+
+
 def add_watermark(image: Image.Image) -> Image.Image:
     """``image`` (RGB) with the reference scripts' invisible mark; images too small to mark come back as they were."""
     from imwatermark import WatermarkEncoder
