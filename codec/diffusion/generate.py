@@ -132,7 +132,7 @@ def iter_generate(
 
     conditioning = encode_conditioning(components, prompt, negative, steps)
     cond, uncond = conditioning.at(0)
-    pipe = build_pipeline(components, scheduler, img2img=img2img)
+    pipe = build_pipeline(components, scheduler, task="img2img" if img2img else "txt2img")
     inputs: dict = {"width": width, "height": height}
     if init_latent is not None:
         inputs = {"image": init_latent.unsqueeze(0).to(components.device, components.dtype), "strength": strength}
@@ -268,14 +268,22 @@ def check_options(
         check_prompt(text, steps)
 
 
-def build_pipeline(components: SDComponents, scheduler: str, *, img2img: bool = False):
-    """A diffusers SD pipeline over the already loaded components, with a fresh scheduler for
-    ``scheduler`` (a --scheduler short name or an A1111 sampler name, see codec.diffusion.samplers)."""
+PIPELINE_CLASSES = {
+    "txt2img": "StableDiffusionPipeline",
+    "img2img": "StableDiffusionImg2ImgPipeline",
+    "inpaint": "StableDiffusionInpaintPipeline",
+}
+
+
+def build_pipeline(components: SDComponents, scheduler: str, *, task: str = "txt2img"):
+    """A diffusers SD pipeline for ``task`` (a key of ``PIPELINE_CLASSES``) over the already loaded
+    components, with a fresh scheduler for ``scheduler`` (a --scheduler short name or an A1111
+    sampler name, see codec.diffusion.samplers)."""
     import diffusers
 
     sampler = make_scheduler(resolve_sampler(scheduler), components.scheduler.config)
     with quiet_libraries():  # importing the pipelines makes transformers talk about image processors
-        pipeline_class = diffusers.StableDiffusionImg2ImgPipeline if img2img else diffusers.StableDiffusionPipeline
+        pipeline_class = getattr(diffusers, PIPELINE_CLASSES[task])
     pipe = pipeline_class(
         vae=components.vae,
         text_encoder=components.text_encoder,

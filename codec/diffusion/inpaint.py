@@ -24,11 +24,11 @@ import torch
 from PIL import Image, ImageFilter
 
 from sdcodec.codec.diffusion.conditioning import encode_conditioning
-from sdcodec.codec.diffusion.generate import GeneratedImage, Progress, check_options, random_seed
+from sdcodec.codec.diffusion.generate import GeneratedImage, Progress, build_pipeline, check_options, random_seed
 from sdcodec.codec.diffusion.model_identity import model_hash, model_name
 from sdcodec.codec.diffusion.parameters import format_parameters
-from sdcodec.codec.diffusion.samplers import make_scheduler, resolve_sampler
-from sdcodec.codec.diffusion.sd_pipeline import SDComponents, quiet_libraries
+from sdcodec.codec.diffusion.samplers import resolve_sampler
+from sdcodec.codec.diffusion.sd_pipeline import SDComponents
 
 DEFAULT_MASK_BLUR = 4
 DEFAULT_PADDING = 32
@@ -125,7 +125,7 @@ def inpaint(
 
     conditioning = encode_conditioning(components, prompt, negative, steps)
     cond, uncond = conditioning.at(0)
-    pipe = build_inpaint_pipeline(components, scheduler)
+    pipe = build_pipeline(components, scheduler, task="inpaint")
 
     def on_step_end(pipeline, step, timestep, tensors):
         if progress is not None:
@@ -204,26 +204,6 @@ def mask_box(mask: Image.Image, padding: int) -> tuple[int, int, int, int]:
     right = min(mask.width, _ceil8(right + padding))
     bottom = min(mask.height, _ceil8(bottom + padding))
     return left, top, right, bottom
-
-
-def build_inpaint_pipeline(components: SDComponents, scheduler: str):
-    """diffusers' inpaint pipeline over the already loaded components, with a fresh scheduler."""
-    import diffusers
-
-    sampler = make_scheduler(resolve_sampler(scheduler), components.scheduler.config)
-    with quiet_libraries():
-        pipe = diffusers.StableDiffusionInpaintPipeline(
-            vae=components.vae,
-            text_encoder=components.text_encoder,
-            tokenizer=components.tokenizer,
-            unet=components.unet,
-            scheduler=sampler,
-            safety_checker=None,
-            feature_extractor=None,
-            requires_safety_checker=False,
-        )
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
 
 
 def decode_latent(components: SDComponents, latent: torch.Tensor) -> Image.Image:
