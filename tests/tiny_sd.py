@@ -27,6 +27,25 @@ def tiny_vae_config() -> dict:
     }
 
 
+def tiny_text_encoder(tokenizer):
+    """A 2-layer CLIP text encoder (hidden size 32, 77 positions) over ``tokenizer``, from torch's current seed."""
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    return CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            intermediate_size=37,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            max_position_embeddings=77,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    )
+
+
 def make_tiny_vae(path: str | Path, seed: int = 0, **overrides) -> Path:
     """Save a tiny random ``AutoencoderKL`` to ``path`` (diffusers layout) and return the path.
 
@@ -50,7 +69,6 @@ def make_tiny_pipeline(path: str | Path) -> Path:
     weights. 64x64 images take a fraction of a second per step.
     """
     from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
 
     from sdcodec.benchmarks.sd15_random import byte_level_clip_tokenizer
 
@@ -68,19 +86,7 @@ def make_tiny_pipeline(path: str | Path) -> Path:
         attention_head_dim=4,
         norm_num_groups=8,
     )
-    text_encoder = CLIPTextModel(
-        CLIPTextConfig(
-            vocab_size=len(tokenizer),
-            hidden_size=32,
-            intermediate_size=37,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            max_position_embeddings=77,
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-    )
+    text_encoder = tiny_text_encoder(tokenizer)
     vae = AutoencoderKL(**tiny_vae_config())
     scheduler = DDIMScheduler(
         beta_start=0.00085,

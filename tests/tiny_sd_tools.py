@@ -42,26 +42,13 @@ def make_tiny_inpaint_pipeline(pipeline_dir: str | Path, path: str | Path) -> Pa
 
 
 def _text_parts():
-    from transformers import CLIPTextConfig, CLIPTextModel
+    from tiny_sd import tiny_text_encoder
 
     from sdcodec.benchmarks.sd15_random import byte_level_clip_tokenizer
 
     torch.manual_seed(0)
     tokenizer = byte_level_clip_tokenizer(model_max_length=77)
-    text_encoder = CLIPTextModel(
-        CLIPTextConfig(
-            vocab_size=len(tokenizer),
-            hidden_size=32,
-            intermediate_size=37,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            max_position_embeddings=77,
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-    )
-    return tokenizer, text_encoder
+    return tokenizer, tiny_text_encoder(tokenizer)
 
 
 def make_tiny_x4_upscaler(path: str | Path) -> Path:
