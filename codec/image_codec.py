@@ -76,13 +76,15 @@ def encode_latent_image(
     channel_steps: tuple[int, ...] = (),
     metadata: bitstream.ImageMetadata | None = None,
     rdo_weight: float = 0.0,
+    channel_metric: np.ndarray | None = None,
 ) -> bytes:
     """A complete .sdz for an image given by its latent (C, h, w), in the diffusion model's units.
 
     ``quality`` (1-100), ``bpp`` or ``size`` (bytes) pick the rate; bpp and size are ceilings:
     the result is the best file that fits. Used by ``encode_image`` and by ``gen -o x.sdz``.
     ``metadata`` (ICC profile, EXIF) is stored compressed beside the latent when not empty.
-    ``rdo_weight`` > 0 quantizes for rate plus distortion (``quantizer.rdo_quantize``), 0 rounds.
+    ``rdo_weight`` > 0 quantizes for rate plus distortion (``quantizer.rdo_quantize``), 0 rounds;
+    with it, ``channel_metric`` (C, C; ``channel_weighting.channel_metric``) shapes the errors across channels.
     """
     check_caption(caption)
     chosen = [name for name, value in (("quality", quality), ("bpp", bpp), ("size", size)) if value is not None]
@@ -102,6 +104,7 @@ def encode_latent_image(
         channel_steps=channel_steps,
         metadata=bitstream.pack_metadata(metadata) if metadata else None,
         rdo_weight=rdo_weight,
+        channel_metric=channel_metric,
         # Reserve the restoration hint so a size ceiling accounts for it; any hint value is one byte.
         restore_steps=0 if restorable else None,
     )
@@ -145,7 +148,8 @@ def encode_image(
     ``max_pixels`` is the input ceiling, checked from the image header before pixels are read
     and before the model is loaded (an oversized image raises ``ImageReadError``).
     ``effort`` 1 sends the encoder's latent quantized for rate plus distortion (each symbol rounded
-    or one step nearer zero, ``quantizer.rdo_quantize``); 2 to 4 search, through the file's own
+    or one step nearer zero, then errors shaped across channels with the decoder's channel metric,
+    ``quantizer.rdo_quantize``); 2 to 4 search, through the file's own
     decoder, for the latent whose quantized version decodes best (``latent_refinement``), at 4, 12
     and 30 decoder passes (forward and backward). Every decoder reads the result: only the encoder changes.
     ``tune`` is what that search optimises: ``psnr`` (MSE), ``ssim`` (MS-SSIM with some MSE) or
@@ -164,7 +168,11 @@ def encode_image(
     pixels = image_io.pad_to_multiple(image_io.to_tensor(loaded.rgb))
     with torch.inference_mode():
         latent = autoencoder.encode(pixels)[0]
-    multipliers = channel_weighting.step_multipliers(channel_weighting.channel_gains(autoencoder, latent))
+    metric = None
+    if effort == 1 and rdo_weight > 0:  # the quantizer shapes errors with the whole metric; its diagonal is the gains
+        metric = channel_weighting.channel_metric(autoencoder, latent, probes=channel_weighting.METRIC_PROBES)
+    gains = np.diag(metric) if metric is not None else channel_weighting.channel_gains(autoencoder, latent)
+    multipliers = channel_weighting.step_multipliers(gains)
     alpha = alpha_plane.encode_alpha(loaded.alpha) if loaded.alpha is not None else None
     metadata = None
     if not strip_metadata:
@@ -186,7 +194,7 @@ def encode_image(
         notice(f"refining the latent (effort {effort}: {refinement.iterations} decoder passes, tune {tune})")
         latent = _refined(autoencoder, pixels, latent, refinement, fields, tune)
         return encode_latent_image(latent, **fields)
-    return encode_latent_image(latent, **fields, rdo_weight=rdo_weight)
+    return encode_latent_image(latent, **fields, rdo_weight=rdo_weight, channel_metric=metric)
 
 
 def _refined(

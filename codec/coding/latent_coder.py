@@ -58,7 +58,7 @@ def _encode_at(latent: np.ndarray, step_code: int, fields: dict) -> EncodedLaten
     step = step_code / bitstream.STEP_SCALE
     multipliers = tuple(fields.get("channel_steps") or ())
     steps = channel_steps(step, multipliers, latent.shape[0])
-    q = rdo_quantize(latent, steps, fields.get("rdo_weight") or 0.0)
+    q = rdo_quantize(latent, steps, fields.get("rdo_weight") or 0.0, fields.get("channel_metric"))
     entropy_model = fields.get("entropy_model") or ENTROPY_MODEL_ID
     payload, ideal_bits = encode_symbols(q, entropy_model)
     c, h, w = latent.shape
@@ -107,8 +107,9 @@ def encode_latent(latent, *, step: float | None = None, max_bytes: int | None = 
     multipliers in 1/16, so channel c is quantized with ``step * channel_steps[c] / 16``),
     and ``entropy_model`` (1 or 2; default ``ENTROPY_MODEL_ID``) picks the entropy model.
     ``rdo_weight`` (default 0: plain rounding) lets the encoder move a symbol one step towards
-    zero where the bits saved outweigh the error added (``quantizer.rdo_quantize``); the format
-    and every decoder are unchanged.
+    zero where the bits saved outweigh the error added (``quantizer.rdo_quantize``), and with
+    ``channel_metric`` (C, C) also shapes the errors across channels; the format and every decoder
+    are unchanged.
     """
     return encode_latent_detailed(latent, step=step, max_bytes=max_bytes, **fields).data
 

@@ -23,7 +23,8 @@ import torch
 from sdcodec.bitstream.container import CHANNEL_STEP_ONE
 
 PROBE_SIDE = 12  # latent positions per side of the probed crop (96 x 96 pixels)
-PROBES = 2  # random vectors of Hutchinson's estimator per point
+PROBES = 2  # random vectors of Hutchinson's estimator per point (enough for the gains)
+METRIC_PROBES = 8  # for the whole channel metric: its off-diagonal entries are smaller, so noisier
 POINTS = 1  # noisy copies of the crop the Jacobian is taken at
 PROBE_STD = 0.3  # their noise, in latent units: about the quantization error of a mid-rate step
 MULTIPLIER_RANGE = (4, 64)  # steps between 1/4 and 4 times the base step
@@ -35,16 +36,20 @@ def _central_crop(latent: torch.Tensor, side: int) -> torch.Tensor:
     return latent[:, top : top + side, left : left + side]
 
 
-def channel_gains(
+def channel_metric(
     autoencoder, latent: torch.Tensor, side: int = PROBE_SIDE, probes: int = PROBES, points: int = POINTS
 ) -> np.ndarray:
-    """Pixel MSE per unit of latent noise variance, for each channel (C,): mean ``||J_c||_F^2 / P``.
+    """The decoder's channel metric (C, C): ``sum_p J_p^T J_p / P`` over the crop's positions p.
 
+    Entry (c, d) is the pixel error two unit errors in channels c and d at one position make
+    together, beyond their own: the diagonal is ``channel_gains``. Hutchinson's estimator again:
+    for a random pixel-space vector r, ``u = J^T r`` has ``E[u_p u_p^T] = J_p^T J_p``, so the pullbacks
+    the gains need give the whole matrix (averaged over the crop's positions and the probes).
     Deterministic: the noise and the random vectors come from fixed seeds.
     """
     crop = _central_crop(latent.detach().float(), side).clone()[None]  # clone: not an inference tensor
     generator = torch.Generator().manual_seed(0)
-    total = torch.zeros(crop.shape[1], dtype=torch.float64)
+    total = torch.zeros(crop.shape[1], crop.shape[1], dtype=torch.float64)
     for _ in range(points):
         point = (crop + PROBE_STD * torch.randn(crop.shape, generator=generator)).requires_grad_(True)
         with torch.enable_grad():
@@ -52,8 +57,19 @@ def channel_gains(
             for k in range(probes):
                 direction = torch.randn(pixels.shape, generator=generator).to(pixels.device)
                 (pullback,) = torch.autograd.grad(pixels, point, direction, retain_graph=k < probes - 1)
-                total += (pullback[0].double().cpu() ** 2).sum(dim=(1, 2))
+                flat = pullback[0].double().cpu().flatten(1)
+                total += flat @ flat.T
     return (total / (points * probes * pixels[0].numel())).numpy()
+
+
+def channel_gains(
+    autoencoder, latent: torch.Tensor, side: int = PROBE_SIDE, probes: int = PROBES, points: int = POINTS
+) -> np.ndarray:
+    """Pixel MSE per unit of latent noise variance, for each channel (C,): mean ``||J_c||_F^2 / P``.
+
+    The diagonal of ``channel_metric``. Deterministic: the noise and the random vectors come from fixed seeds.
+    """
+    return np.diag(channel_metric(autoencoder, latent, side, probes, points)).copy()
 
 
 def step_multipliers(gains: np.ndarray) -> tuple[int, ...]:
