@@ -3,9 +3,11 @@
     python -m benchmarks.bench_encode_stages [--images 6]
 
 Times each stage of ``encode_image`` (effort 1) on Kodak images with TAEF2, in one process so the
-shares are ratios measured side by side: image load and padding, the encoder forward, the
-channel-gain probe, the entropy coding at quality 50, and the rate search of ``--bpp 0.5``; the last
-two also with plain rounding instead of effort 1's rate-distortion quantization, for its cost.
+shares are ratios measured side by side: image load and padding, the encoder forward, the decoder
+probe (the channel gains alone, 2 probes, as the previous level 1 ran it, and the whole channel
+metric, 8 probes, as level 1 runs it now), and quantization plus entropy coding at quality 50 and
+the rate search of ``--bpp 0.5``, each with level 1's quantizer and coder (RDOQ, error shaping,
+entropy model 2), the previous level 1's (RDOQ, model 1) and plain rounding (model 1).
 """
 
 from __future__ import annotations
@@ -40,45 +42,67 @@ def main() -> None:
         stages.setdefault(name, []).append(time.perf_counter() - start)
         return result
 
+    warm = np.random.default_rng(0).laplace(size=(32, 16, 16))
+    for fields in CODERS.values():  # compile the coders (numba) before anything is timed
+        fields = {key: value for key, value in fields.items() if key != "shaped"}
+        image_codec.encode_latent_image(warm, latent_space="raw", width=128, height=128, quality=50, **fields)
     for path in paths:
         loaded = timed("load + pad", lambda: image_io.load_image(path))
         pixels = timed("load + pad", lambda: image_io.pad_to_multiple(image_io.to_tensor(loaded.rgb)))
         with torch.inference_mode():
             latent = timed("encoder forward", lambda: autoencoder.encode(pixels)[0])
         multipliers = timed(
-            "probe", lambda: channel_weighting.step_multipliers(channel_weighting.channel_gains(autoencoder, latent))
+            "probe (gains)",
+            lambda: channel_weighting.step_multipliers(channel_weighting.channel_gains(autoencoder, latent)),
         )
-        fields = dict(
-            latent_space=autoencoder.latent_space, width=loaded.width, height=loaded.height, channel_steps=multipliers
+        metric = timed(
+            "probe (metric)",
+            lambda: channel_weighting.channel_metric(autoencoder, latent, probes=channel_weighting.METRIC_PROBES),
         )
-        rdo = dict(rdo_weight=image_codec.DEFAULT_RDO_WEIGHT)  # what effort 1 does
-        timed(
-            "entropy coding (quality 50)", lambda: image_codec.encode_latent_image(latent, quality=50, **fields, **rdo)
-        )
-        timed("rate search (--bpp 0.5)", lambda: image_codec.encode_latent_image(latent, bpp=0.5, **fields, **rdo))
-        timed(
-            "entropy coding (quality 50), rounding",
-            lambda: image_codec.encode_latent_image(latent, quality=50, **fields),
-        )
-        timed("rate search (--bpp 0.5), rounding", lambda: image_codec.encode_latent_image(latent, bpp=0.5, **fields))
+        shaped_multipliers = channel_weighting.step_multipliers(np.diag(metric))
+        size = dict(latent_space=autoencoder.latent_space, width=loaded.width, height=loaded.height)
+        for coder, fields in CODERS.items():
+            fields = dict(fields, **size)
+            if fields.pop("shaped", False):
+                fields.update(channel_steps=shaped_multipliers, channel_metric=metric)
+            else:
+                fields.update(channel_steps=multipliers)
+            for rate_name, rate in RATES.items():
+                timed(f"{rate_name}, {coder}", lambda: image_codec.encode_latent_image(latent, **rate, **fields))
     mean = {name: float(np.mean(values)) for name, values in stages.items()}
     forward = mean["encoder forward"]
     print(f"| stage | seconds (mean of {len(paths)}) | / encoder forward |")
     print("| --- | ---: | ---: |")
     for name, seconds in mean.items():
         print(f"| {name} | {seconds:.3f} | {seconds / forward:.2f} |")
-    base = mean["load + pad"] + forward + mean["probe"]
-    for name in ("entropy coding (quality 50)", "rate search (--bpp 0.5)"):
-        print(
-            f"level 1 encode with {name}, RDOQ (rdo_weight {image_codec.DEFAULT_RDO_WEIGHT}) against rounding: "
-            f"{(base + mean[name]) / (base + mean[name + ', rounding']):.3f}x"
-        )
-    outside = mean["load + pad"] + mean["probe"] + mean["entropy coding (quality 50)"]
+    base = mean["load + pad"] + forward
+
+    def total(rate_name, coder):
+        probe = mean["probe (metric)"] if CODERS[coder].get("shaped") else mean["probe (gains)"]
+        return base + probe + mean[f"{rate_name}, {coder}"]
+
+    for rate_name in RATES:
+        for coder in ("rdoq (previous level 1)", "rounding (model 1)"):
+            print(
+                f"level 1 encode with {rate_name}: {DEFAULT} against {coder}: "
+                f"{total(rate_name, DEFAULT) / total(rate_name, coder):.3f}x"
+            )
+    outside = total("quality 50", DEFAULT) - forward
     print(
-        f"\nlevel 1 at a quality: {100 * outside / (outside + forward):.1f}% of the encode outside the forward; "
-        f"with --bpp 0.5: {100 * (outside - mean['entropy coding (quality 50)'] + mean['rate search (--bpp 0.5)']) / (outside + forward - mean['entropy coding (quality 50)'] + mean['rate search (--bpp 0.5)']):.1f}% "
+        f"\nlevel 1 at a quality: {100 * outside / (outside + forward):.1f}% of the encode outside the forward "
         f"(torch threads {torch.get_num_threads()}, load average {os.getloadavg()[0]:.2f})"
     )
+
+
+DEFAULT = "shaped, model 2 (level 1)"
+CODERS = {  # encode_latent_image keywords of each quantizer and coder ("shaped": the metric's steps and metric)
+    DEFAULT: dict(
+        rdo_weight=image_codec.DEFAULT_RDO_WEIGHT, entropy_model=image_codec.EFFORT1_ENTROPY_MODEL, shaped=True
+    ),
+    "rdoq (previous level 1)": dict(rdo_weight=image_codec.DEFAULT_RDO_WEIGHT, entropy_model=1),
+    "rounding (model 1)": dict(rdo_weight=0.0, entropy_model=1),
+}
+RATES = {"quality 50": dict(quality=50), "--bpp 0.5": dict(bpp=0.5)}
 
 
 if __name__ == "__main__":

@@ -154,3 +154,21 @@ def test_effort_1_codes_the_same_symbols_with_entropy_model_2_unless_asked_for_m
     assert len(default) < len(model_1)
     effort_2 = sdcodec.encode_image(image.crop((0, 0, 64, 64)), model=taef2_spec, device="cpu", quality=40, effort=2)
     assert bitstream.read_sdz(effort_2).entropy_model == 1  # efforts 2-4 keep model 1
+
+
+def test_rate_search_with_level_1_quantizer_and_coder_needs_few_encodes(monkeypatch):
+    """RDOQ, shaping and model 2 change the size by a factor the rounded estimate cannot see: once a
+    trial has failed, the search aims between its two real sizes, so a handful of encodes suffice."""
+    calls = []
+    real = latent_coder._encode_at
+    monkeypatch.setattr(latent_coder, "_encode_at", lambda *args: calls.append(args[1]) or real(*args))
+    latent = np.random.default_rng(5).laplace(scale=0.8, size=(3, 64, 64))
+    metric = correlated_case()[2]
+    fields = dict(channel_steps=(16, 12, 24), rdo_weight=2.0, channel_metric=metric, entropy_model=2)
+    for budget in (1500, 4000, 9000):
+        calls.clear()
+        result = latent_coder.encode_latent_detailed(latent, max_bytes=budget, **fields)
+        assert len(result.data) <= budget
+        assert len(calls) <= 8, f"{len(calls)} encodes for {budget} bytes"  # 16 when aimed by the estimate alone
+        finer = latent_coder.encode_latent_detailed(latent, step=result.step * 0.99, **fields)
+        assert len(finer.data) > budget or finer.step == result.step

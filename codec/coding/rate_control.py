@@ -65,7 +65,8 @@ def fit_size(latent: np.ndarray, max_bytes: int, multipliers: tuple[int, ...], e
     File size falls as the step grows. The invariant is that ``best`` is the real file at ``high``
     and fits, and ``low`` was tried and did not (or is 1), so a rare non-monotone step can cost a
     little quality but never exceed the ceiling. Each trial is aimed by a calibrated entropy
-    estimate (``SizeEstimate``), nudged inside the bracket so that it always shrinks; after
+    estimate (``SizeEstimate``) until a trial has failed, then between the bracket's two real
+    sizes (``interpolated_code``), nudged inside the bracket so that it always shrinks; after
     ``AIMED_TRIALS`` the search falls back to bisection, which bounds it whatever the estimate does.
     """
     smallest_multiplier = min(multipliers or (16,)) / bitstream.container.CHANNEL_STEP_ONE
@@ -77,17 +78,40 @@ def fit_size(latent: np.ndarray, max_bytes: int, multipliers: tuple[int, ...], e
             f"cannot fit in {max_bytes} bytes: the smallest file for this latent is {len(smallest.data)} bytes"
         )
     best, low, high = smallest, 1, coarse  # invariant: high fits
+    sizes = {coarse: len(smallest.data)}  # real file sizes of the trials
     estimate = SizeEstimate(latent, multipliers)
     trials = 0
     while high - low > max(1, high // 256):  # 0.4% resolution on the step is plenty
         margin = max(1, high // 512)
-        aim = estimate.step_code_for(max_bytes, low, high) if trials < AIMED_TRIALS else (low + high) // 2
+        if trials >= AIMED_TRIALS:
+            aim = (low + high) // 2
+        elif low in sizes:
+            aim = interpolated_code(max_bytes, low, sizes[low], high, sizes[high])
+        else:
+            aim = estimate.step_code_for(max_bytes, low, high)
         aim = min(max(aim, low + margin), high - margin)  # strictly inside, so the bracket shrinks
         trial = encode_at(aim)
         trials += 1
+        sizes[aim] = len(trial.data)
         estimate.calibrate(aim, len(trial.data))
         if len(trial.data) <= max_bytes:
             high, best = aim, trial
         else:
             low = aim
     return best
+
+
+def interpolated_code(max_bytes: int, low: int, low_bytes: int, high: int, high_bytes: int) -> int:
+    """Where max_bytes falls between two real trials, with log size linear in log step (regula falsi).
+
+    Once both ends of the bracket are real files this aims better than the estimate, whose symbols
+    are rounded: the encoder's quantizer (RDOQ, error shaping) and entropy model change the size by
+    a factor that drifts with the step, which a one-point calibration cannot follow. (The Illinois
+    method's halving, against creeping from one side, took 6.0 encodes on Kodak instead of 5.6.)
+    """
+    above = np.log(low_bytes / max_bytes)  # > 0: low does not fit
+    below = np.log(max_bytes / high_bytes)  # >= 0: high fits
+    if above <= 0 or below < 0 or above + below <= 0:  # not monotone here: nothing to interpolate
+        return (low + high) // 2
+    fraction = above / (above + below)
+    return int(round(np.exp(np.log(low) + fraction * (np.log(high) - np.log(low)))))
