@@ -70,7 +70,8 @@ def generate_jobs_to_files(
     All share ``requests[0].pattern``: ``{n}`` counts images over all of them. Every request is
     checked and every output path is checked before the model loads.
     """
-    from sdcodec.codec.diffusion.generate import random_seed, read_init
+    from sdcodec.codec.diffusion.generate import random_seed
+    from sdcodec.codec.diffusion.init_source import read_init
     from sdcodec.codec.diffusion.sd_pipeline import load_sd_components
 
     first = requests[0]
