@@ -165,10 +165,7 @@ def encode_image(
     with torch.inference_mode():
         latent = autoencoder.encode(pixels)[0]
     multipliers = channel_weighting.step_multipliers(channel_weighting.channel_gains(autoencoder, latent))
-    alpha = alpha_plane.encode_alpha(loaded.alpha) if loaded.alpha is not None else None
-    metadata = None
-    if not strip_metadata:
-        metadata = image_metadata.kept_metadata(loaded.icc_profile, loaded.icc_applied, loaded.exif, notice)
+    alpha, metadata = _kept_extras(loaded, strip_metadata, notice)
     fields = dict(
         latent_space=autoencoder.latent_space,
         width=loaded.width,
@@ -187,6 +184,15 @@ def encode_image(
         latent = _refined(autoencoder, pixels, latent, refinement, fields, tune)
         return encode_latent_image(latent, **fields)
     return encode_latent_image(latent, **fields, rdo_weight=rdo_weight)
+
+
+def _kept_extras(loaded, strip_metadata: bool, notice: Notice) -> tuple[bytes | None, bytes | None]:
+    """What the file keeps besides the latent: the coded alpha plane and the metadata section (each None when absent)."""
+    alpha = alpha_plane.encode_alpha(loaded.alpha) if loaded.alpha is not None else None
+    metadata = None
+    if not strip_metadata:
+        metadata = image_metadata.kept_metadata(loaded.icc_profile, loaded.icc_applied, loaded.exif, notice)
+    return alpha, metadata
 
 
 def _refined(
