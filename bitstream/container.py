@@ -28,11 +28,11 @@ import zlib
 from dataclasses import dataclass
 
 from . import latent_spaces
+from .ceiling import check_size_limit
 from .errors import (
     BadMagicError,
     ChecksumError,
     FieldRangeError,
-    TooLargeError,
     TrailingBytesError,
     UnknownVersionError,
 )
@@ -51,9 +51,6 @@ MAX_CAPTION_BYTES = 1024
 MAX_DIMENSION = 1 << 20  # pixels per side
 MAX_CHANNELS = 1024
 MAX_LATENT_VALUES = 1 << 27  # the format's hard limit: 512 MiB of float32, a 16k x 16k image at 32 channels
-# The decoding ceiling, in the spirit of Pillow's MAX_IMAGE_PIXELS: files declaring a larger image
-# (or a latent larger than a 32-channel one of such an image) are refused before any allocation.
-DEFAULT_MAX_PIXELS = 1 << 26  # 67,108,864 pixels, 8192 x 8192
 MAX_RESTORE_STEPS = 1000
 MAX_RESTORE_GUIDANCE_TENTHS = 1000  # guidance 0.0-100.0 in tenths
 
@@ -159,32 +156,6 @@ def _validate(f: SdzFile) -> None:
         )
     if f.metadata is not None:
         unpack_metadata(f.metadata)  # MetadataError for any defect of the section
-
-
-def latent_values_limit(max_pixels: int) -> int:
-    """Most latent values a file may declare under a ceiling of ``max_pixels`` image pixels.
-
-    A 32-channel latent at 1/8 of the image's sides: ``32 * max_pixels / 64``.
-    """
-    return max_pixels // 2
-
-
-def check_size_limit(f: SdzFile, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
-    """Refuse a file whose declared image or latent is above the ceiling (a decompression bomb).
-
-    The payload's length is no guide: a few bytes legitimately decode to a large all-zero
-    latent, so the ceiling, not the file size, bounds the work a file can ask for.
-    """
-    c, h, w = f.latent_shape
-    if f.width * f.height > max_pixels:
-        raise TooLargeError(
-            f"image {f.width}x{f.height} is above the ceiling of {max_pixels} pixels (raise it with max_pixels / --max-pixels)"
-        )
-    if c * h * w > latent_values_limit(max_pixels):
-        raise TooLargeError(
-            f"latent {c}x{h}x{w} is above the ceiling of {latent_values_limit(max_pixels)} values"
-            " (raise it with max_pixels / --max-pixels)"
-        )
 
 
 def write_sdz(f: SdzFile) -> bytes:
