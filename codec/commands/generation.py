@@ -123,30 +123,10 @@ def gen(
     no_watermark: NoWatermark = False,
 ) -> None:
     """Generate images from a prompt (txt2img) with Stable Diffusion."""
-    run_generation(
-        prompt,
-        prompt_file,
-        output,
-        force=force,
-        quiet=quiet,
-        init=None,
-        negative=negative,
-        seed=seed,
-        steps=steps,
-        guidance=guidance,
-        width=width,
-        height=height,
-        scheduler=scheduler,
-        num_images=num_images,
-        strength=None,
-        model=model,
-        device=device,
-        quality=quality,
-        bpp=bpp,
-        size=size,
-        caption=caption,
-        watermark=not no_watermark,
-    )
+    fields = dict(negative=negative, seed=seed, steps=steps, guidance=guidance, width=width, height=height)
+    fields.update(scheduler=scheduler, num_images=num_images, model=model, device=device, quality=quality, bpp=bpp)
+    fields.update(size=size, caption=caption, watermark=not no_watermark)
+    run_generation(prompt, prompt_file, output, force=force, quiet=quiet, init=None, strength=None, **fields)
 
 
 def img2img(
@@ -174,27 +154,7 @@ def img2img(
     no_watermark: NoWatermark = False,
 ) -> None:
     """Redraw an image (or a .sdz file's latent) guided by a prompt (img2img)."""
-    run_generation(
-        prompt,
-        prompt_file,
-        output,
-        force=force,
-        quiet=quiet,
-        init=input,
-        negative=negative,
-        seed=seed,
-        steps=steps,
-        guidance=guidance,
-        width=width,
-        height=height,
-        scheduler=scheduler,
-        num_images=num_images,
-        strength=strength,
-        model=model,
-        device=device,
-        quality=quality,
-        bpp=bpp,
-        size=size,
-        caption=caption,
-        watermark=not no_watermark,
-    )
+    fields = dict(negative=negative, seed=seed, steps=steps, guidance=guidance, width=width, height=height)
+    fields.update(scheduler=scheduler, num_images=num_images, model=model, device=device, quality=quality, bpp=bpp)
+    fields.update(size=size, caption=caption, watermark=not no_watermark)
+    run_generation(prompt, prompt_file, output, force=force, quiet=quiet, init=input, strength=strength, **fields)

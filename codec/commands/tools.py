@@ -134,6 +134,12 @@ def diffusion_settings(prompt, negative, seed, steps, guidance, scheduler, model
     return Diffusion(negative, seed, steps, guidance, scheduler, model, device, extra)
 
 
+def run_tool(tool_file, *arguments, quiet: bool, **options) -> None:
+    """Run one of codec/diffusion/tool_files.py's tools: denoising progress and notices on stderr, one-line errors."""
+    with reported_errors(), step_progress(quiet) as progress:
+        tool_file(*arguments, notice=notifier(quiet), progress=progress, **options)
+
+
 def inpaint(
     image: InpaintImage,
     mask: Mask,
@@ -159,18 +165,7 @@ def inpaint(
 
     extra = dict(strength=strength, mask_blur=mask_blur, only_masked=only_masked, padding=padding)
     settings = diffusion_settings(prompt, negative, seed, steps, guidance, scheduler, model, device, **extra)
-    with reported_errors(), step_progress(quiet) as progress:
-        inpaint_file(
-            image,
-            mask,
-            prompt,
-            output,
-            settings,
-            force=force,
-            watermark=not no_watermark,
-            notice=notifier(quiet),
-            progress=progress,
-        )
+    run_tool(inpaint_file, image, mask, prompt, output, settings, force=force, quiet=quiet, watermark=not no_watermark)
 
 
 def outpaint(
@@ -198,18 +193,9 @@ def outpaint(
     sides = usage_checked(parse_extend, extend)
     extra = dict(strength=strength, mask_blur=mask_blur)
     settings = diffusion_settings(prompt, negative, seed, steps, guidance, scheduler, model, device, **extra)
-    with reported_errors(), step_progress(quiet) as progress:
-        outpaint_file(
-            image,
-            prompt,
-            output,
-            sides,
-            settings,
-            force=force,
-            watermark=not no_watermark,
-            notice=notifier(quiet),
-            progress=progress,
-        )
+    run_tool(
+        outpaint_file, image, prompt, output, sides, settings, force=force, quiet=quiet, watermark=not no_watermark
+    )
 
 
 def upscale(
@@ -238,16 +224,5 @@ def upscale(
         raise typer.BadParameter("--noise-level applies to the x4 upscaler only")
     extra = {} if noise_level is None else {"noise_level": noise_level}
     settings = Diffusion(negative, seed, steps, guidance, "ddim", model, device, extra)
-    with reported_errors(), step_progress(quiet) as progress:
-        upscale_file(
-            image,
-            prompt,
-            output,
-            settings,
-            scale=scale,
-            decoder=decoder,
-            force=force,
-            watermark=not no_watermark,
-            notice=notifier(quiet),
-            progress=progress,
-        )
+    options = dict(scale=scale, decoder=decoder, force=force, watermark=not no_watermark)
+    run_tool(upscale_file, image, prompt, output, settings, quiet=quiet, **options)
