@@ -154,10 +154,7 @@ def encode_image(
     ``strip_metadata``; what cannot be kept is dropped with a notice (``image_metadata``).
     ``rdo_weight`` scales effort 1's rate-distortion quantization (0 rounds every value, as before).
     """
-    if not 1 <= effort <= latent_refinement.MAX_EFFORT:
-        raise SdcodecError(f"effort must be between 1 and {latent_refinement.MAX_EFFORT}, got {effort}")
-    check_tune(tune)
-    check_caption(caption)
+    _check_encode_options(effort, tune, caption)
     loaded = image_io.load_image(image, max_pixels=max_pixels)
     autoencoder = autoencoders.load_autoencoder(model, device=device)
     notice(f"encoding {loaded.width}x{loaded.height} with {autoencoder.name}")
@@ -165,7 +162,10 @@ def encode_image(
     with torch.inference_mode():
         latent = autoencoder.encode(pixels)[0]
     multipliers = channel_weighting.step_multipliers(channel_weighting.channel_gains(autoencoder, latent))
-    alpha, metadata = _kept_extras(loaded, strip_metadata, notice)
+    alpha = alpha_plane.encode_alpha(loaded.alpha) if loaded.alpha is not None else None
+    metadata = None
+    if not strip_metadata:
+        metadata = image_metadata.kept_metadata(loaded.icc_profile, loaded.icc_applied, loaded.exif, notice)
     fields = dict(
         latent_space=autoencoder.latent_space,
         width=loaded.width,
@@ -186,13 +186,12 @@ def encode_image(
     return encode_latent_image(latent, **fields, rdo_weight=rdo_weight)
 
 
-def _kept_extras(loaded, strip_metadata: bool, notice: Notice) -> tuple[bytes | None, bytes | None]:
-    """What the file keeps besides the latent: the coded alpha plane and the metadata section (each None when absent)."""
-    alpha = alpha_plane.encode_alpha(loaded.alpha) if loaded.alpha is not None else None
-    metadata = None
-    if not strip_metadata:
-        metadata = image_metadata.kept_metadata(loaded.icc_profile, loaded.icc_applied, loaded.exif, notice)
-    return alpha, metadata
+def _check_encode_options(effort: int, tune: str, caption: str) -> None:
+    """Refuse, before any image or model is loaded, an effort, tune or caption no encode could use."""
+    if not 1 <= effort <= latent_refinement.MAX_EFFORT:
+        raise SdcodecError(f"effort must be between 1 and {latent_refinement.MAX_EFFORT}, got {effort}")
+    check_tune(tune)
+    check_caption(caption)
 
 
 def _refined(
