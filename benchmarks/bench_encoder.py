@@ -143,10 +143,15 @@ def compare(anchor_label: str, test_label: str) -> None:
             )
             if value is not None:
                 values.append(value)
+        if not values:
+            print(f"  {metric}: no image measured by both runs")
+            continue
         print(
             f"  {metric}: mean {np.mean(values):+.2f}%  (median {np.median(values):+.2f}%, "
             f"range {min(values):+.1f}% .. {max(values):+.1f}%, {len(values)} images)"
         )
+    if not common:
+        return
     ratio = [sum(p["encode_s"] for p in test[n]) / sum(p["encode_s"] for p in anchor[n]) for n in common]
     print(
         f"  encode time {test_label} / {anchor_label}: {np.mean(ratio):.2f}x (mean over images; runs may differ in load)"
