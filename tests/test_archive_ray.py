@@ -23,6 +23,8 @@ import sdcodec  # noqa: E402
 from sdcodec.codec.archive import jobs, manifest  # noqa: E402
 from sdcodec.codec.archive.ray_jobs import RayOptions  # noqa: E402
 
+pytestmark = pytest.mark.slow  # a local Ray and an actor per job: about a minute for the file
+
 ONE_ACTOR = RayOptions(actors=1)  # a few rows: one actor starts faster than two on a small machine
 
 
