@@ -96,16 +96,16 @@ def test_info_columns_line_up(tmp_path):
 # --- "-" as standard input and output (real processes: the bytes on stdout are the product) -----
 
 
-def test_stdin_to_stdout_round_trip_keeps_stdout_clean(tmp_path, photo, tiny_vae_dir):
+def test_stdin_to_stdout_round_trip_keeps_stdout_clean(tmp_path, photo, tiny_taesd_spec):
     """Real processes, since what reaches file descriptor 1 is the product: exactly the file's bytes."""
-    assert run("encode", photo, tmp_path / "x.sdz", "-m", tiny_vae_dir, "-q").exit_code == 0
-    encoded = sdcodec_process("encode", "-", "-", "-m", tiny_vae_dir, stdin=photo.read_bytes(), cwd=tmp_path)
+    assert run("encode", photo, tmp_path / "x.sdz", "-m", tiny_taesd_spec, "-q").exit_code == 0
+    encoded = sdcodec_process("encode", "-", "-", "-m", tiny_taesd_spec, stdin=photo.read_bytes(), cwd=tmp_path)
     assert encoded.returncode == 0 and encoded.stdout == (tmp_path / "x.sdz").read_bytes()
     assert b"wrote <stdout>" in encoded.stderr  # the notices went to stderr
     assert not (tmp_path / "-").exists()
     described = sdcodec_process("info", "-", stdin=encoded.stdout)
     assert described.returncode == 0 and b"width  32" in described.stdout
-    decoded = sdcodec_process("decode", "-", "-", "-m", tiny_vae_dir, "--format", "webp", stdin=encoded.stdout)
+    decoded = sdcodec_process("decode", "-", "-", "-m", tiny_taesd_spec, "--format", "webp", stdin=encoded.stdout)
     assert decoded.returncode == 0 and decoded.stdout[8:12] == b"WEBP"
     with Image.open(__import__("io").BytesIO(decoded.stdout)) as image:
         assert image.format == "WEBP" and image.size == (32, 24)

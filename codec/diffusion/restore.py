@@ -12,14 +12,17 @@ contradicts the transmitted symbols (Bühlmann 2022 used the empty prompt and tw
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
-from diffusers import DDIMScheduler
 
 from sdcodec.codec.diffusion.parameters import caption_prompt
 from sdcodec.codec.diffusion.prompt_weighting import PromptSyntaxError, literal_prompt
 from sdcodec.codec.diffusion.sd_pipeline import SDComponents, encode_prompt, load_sd_components
 from sdcodec.codec.errors import ModelLoadError
+
+if TYPE_CHECKING:  # diffusers is imported where a schedule is built: encoding needs only the hint below
+    from diffusers import DDIMScheduler
 
 # Quantization noise std (step / sqrt(12)) below which the encoder does not recommend restoration
 # (a heuristic, not a measurement): 0.07 matches SD 1.x timestep ~5, noise that is hardly visible
@@ -131,6 +134,8 @@ def restore_latent(
 def _ddim_schedule(components: SDComponents, quant_step, num_steps: int) -> tuple[DDIMScheduler, int]:
     """Deterministic DDIM from the pipeline's own noise schedule, from the timestep whose noise
     matches the quantization noise; returns the scheduler (timesteps set) and that start."""
+    from diffusers import DDIMScheduler
+
     # Never clip latents to [-1, 1], and let the last step land on the clean latent (alpha_bar = 1).
     scheduler = DDIMScheduler.from_config(
         components.scheduler.config, clip_sample=False, thresholding=False, set_alpha_to_one=True
