@@ -20,6 +20,7 @@ Layout (one sub-package per stage of the data flow)::
     bitstream              the .sdz container (pure Python; bitstream/FORMAT.md)
     codec/diffusion        U-Net restoration at decode, txt2img/img2img generation
     codec/image_codec.py   the pipeline that joins them (encode_image / decode_image)
+    codec/commands         the command line's commands (cli.py assembles them)
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """BD-rate of an encoder setting against a baseline run, on Kodak with TAEF2.
 
-    python -m sdcodec.benchmarks.bench_encoder --label new [--option effort=2] [--code DIR] [--images 24] [--first 0] [--shard 0/2]
+    python -m sdcodec.benchmarks.bench_encoder --label new [--option effort=2] [--code DIR] [--images 24] [--first 0] [--shard 0/2] [--device cuda]
     python -m sdcodec.benchmarks.bench_encoder --compare baseline new
 
 Each run encodes every image at four qualities through the public API (``encode_image`` then
@@ -76,7 +76,9 @@ def load_api(code: Path | None):
     return codec
 
 
-def run(label: str, options: dict, images: int, code: Path | None, shard: str = "", first: int = 0) -> None:
+def run(
+    label: str, options: dict, images: int, code: Path | None, shard: str = "", first: int = 0, device: str = "cpu"
+) -> None:
     import torch
     from PIL import Image
 
@@ -88,6 +90,7 @@ def run(label: str, options: dict, images: int, code: Path | None, shard: str = 
     spec = f"taef2:{SHARED / 'weights' / 'taef2'}"
     path = _path(label, shard, first)
     results = json.loads(path.read_text()) if path.exists() else {"options": options, "code": str(code), "images": {}}
+    results["device"] = device
     paths = sorted((SHARED / "datasets" / "kodak").glob("*.png"))[first:images]
     if shard:
         index, count = (int(v) for v in shard.split("/"))
@@ -100,9 +103,9 @@ def run(label: str, options: dict, images: int, code: Path | None, shard: str = 
         points = []
         for quality in QUALITIES:
             start = time.perf_counter()
-            data = codec.encode_image(str(image_path), model=spec, quality=quality, device="cpu", **options)
+            data = codec.encode_image(str(image_path), model=spec, quality=quality, device=device, **options)
             seconds = time.perf_counter() - start
-            decoded = np.asarray(codec.decode_image(data, model=spec, device="cpu").convert("RGB"))
+            decoded = np.asarray(codec.decode_image(data, model=spec, device=device).convert("RGB"))
             points.append(
                 {
                     "quality": quality,
@@ -140,10 +143,15 @@ def compare(anchor_label: str, test_label: str) -> None:
             )
             if value is not None:
                 values.append(value)
+        if not values:
+            print(f"  {metric}: no image measured by both runs")
+            continue
         print(
             f"  {metric}: mean {np.mean(values):+.2f}%  (median {np.median(values):+.2f}%, "
             f"range {min(values):+.1f}% .. {max(values):+.1f}%, {len(values)} images)"
         )
+    if not common:
+        return
     ratio = [sum(p["encode_s"] for p in test[n]) / sum(p["encode_s"] for p in anchor[n]) for n in common]
     print(
         f"  encode time {test_label} / {anchor_label}: {np.mean(ratio):.2f}x (mean over images; runs may differ in load)"
@@ -160,12 +168,15 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=24)
     parser.add_argument("--first", type=int, default=0, help="skip the first N images (extend a run in parallel)")
     parser.add_argument("--shard", default="", help="I/N: this process takes every N-th image from the I-th")
+    parser.add_argument(
+        "--device", default="cpu", help="where encode and decode run (cpu, cuda); compare runs of one device"
+    )
     parser.add_argument("--compare", nargs=2, metavar=("ANCHOR", "TEST"))
     args = parser.parse_args()
     if args.compare:
         compare(*args.compare)
     else:
-        run(args.label, _parse_options(args.option), args.images, args.code, args.shard, args.first)
+        run(args.label, _parse_options(args.option), args.images, args.code, args.shard, args.first, args.device)
 
 
 if __name__ == "__main__":

@@ -44,14 +44,7 @@ class UNetTimer:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, nargs="+", default=[0, 2, 4], help="restoration step counts to time")
-    parser.add_argument("--size", type=int, default=512, help="image side in pixels")
-    parser.add_argument("--quant-step", type=float, default=1.0, help="quantization step in U-Net latent units")
-    parser.add_argument("--caption", default="", help="caption stored in the file (empty: no guidance)")
-    parser.add_argument("--guidance", type=float, default=1.0)
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    args = parser.parse_args(argv)
+    args = _arguments(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
 
@@ -79,30 +72,48 @@ def main(argv: list[str] | None = None) -> None:
         f"{args.size}x{args.size} file, latent 4x{side}x{side}, quant step {args.quant_step} "
         f"-> start timestep {t}, caption {args.caption!r}, guidance {args.guidance}"
     )
-
     rows = []
     for num_steps in args.steps:
-        timer.reset()
-        started = time.perf_counter()
-        restored = restore_latent(
-            latent,
-            symbols=symbols,
-            quant_step=args.quant_step,
-            components=components,
-            caption=args.caption,
-            num_steps=num_steps,
-            guidance=args.guidance,
-            seed=0,
-        )
-        restore_seconds = time.perf_counter() - started
-        with torch.no_grad():
-            vae = components.vae
-            vae.decode(restored.unsqueeze(0) / vae.config.scaling_factor)
-        total_seconds = time.perf_counter() - started
-        vae_seconds = total_seconds - restore_seconds
-        rows.append((num_steps, total_seconds, timer.seconds, timer.calls, restore_seconds, vae_seconds))
-        print(f"  {num_steps} steps: {total_seconds:.1f} s", flush=True)
+        rows.append(_timed_decode(components, timer, latent, symbols, args, num_steps))
+        print(f"  {num_steps} steps: {rows[-1][1]:.1f} s", flush=True)
+    _print_table(rows)
 
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, nargs="+", default=[0, 2, 4], help="restoration step counts to time")
+    parser.add_argument("--size", type=int, default=512, help="image side in pixels")
+    parser.add_argument("--quant-step", type=float, default=1.0, help="quantization step in U-Net latent units")
+    parser.add_argument("--caption", default="", help="caption stored in the file (empty: no guidance)")
+    parser.add_argument("--guidance", type=float, default=1.0)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    return parser.parse_args(argv)
+
+
+def _timed_decode(components, timer: UNetTimer, latent, symbols, args, num_steps: int) -> tuple:
+    """One row: restoration with ``num_steps`` steps, then the VAE decode; seconds of each and of the U-Net."""
+    timer.reset()
+    started = time.perf_counter()
+    restored = restore_latent(
+        latent,
+        symbols=symbols,
+        quant_step=args.quant_step,
+        components=components,
+        caption=args.caption,
+        num_steps=num_steps,
+        guidance=args.guidance,
+        seed=0,
+    )
+    restore_seconds = time.perf_counter() - started
+    with torch.no_grad():
+        vae = components.vae
+        vae.decode(restored.unsqueeze(0) / vae.config.scaling_factor)
+    total_seconds = time.perf_counter() - started
+    vae_seconds = total_seconds - restore_seconds
+    return (num_steps, total_seconds, timer.seconds, timer.calls, restore_seconds, vae_seconds)
+
+
+def _print_table(rows: list[tuple]) -> None:
     print()
     print("| restore steps | decode s | U-Net s (calls) | U-Net share | other restoration s | VAE decode s |")
     print("|---:|---:|---:|---:|---:|---:|")

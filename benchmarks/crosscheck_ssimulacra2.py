@@ -16,8 +16,8 @@ import sys
 import numpy as np
 from PIL import Image
 
+from sdcodec.benchmarks.measurement import default_image_dir, list_images
 from sdcodec.benchmarks.perceptual import SSIMULACRA2_ENV, Ssimulacra2Port, Ssimulacra2Tool, find_tool
-from sdcodec.benchmarks.run import default_image_dir, list_images
 
 
 def jpeg_round_trip(pixels: np.ndarray, quality: int) -> np.ndarray:

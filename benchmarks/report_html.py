@@ -7,7 +7,7 @@ page loads nothing else: no external scripts, styles or fonts.
 
 The markdown becomes HTML with markdown-it-py (rich's own markdown parser), so the tables are the
 report's own. The crops montage is cut back into its tiles (its layout is fixed by
-report.make_crops); each codec's tile gets a slider over the row's original tile.
+report_figures.make_crops); each codec's tile gets a slider over the row's original tile.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ import numpy as np
 from markdown_it import MarkdownIt
 from PIL import Image
 
-from sdcodec.benchmarks.report import CROP_ZOOM
+from sdcodec.benchmarks.report_figures import CROP_ZOOM
 
-CAPTION_HEIGHT, GAP = 36, 4  # the crops montage's caption strip and tile gap (report.make_crops)
+CAPTION_HEIGHT, GAP = 36, 4  # the crops montage's caption strip and tile gap (report_figures.make_crops)
 LARGE_IMAGE_BYTES = 400_000  # inline images above this go in as JPEG q90 (keeps the page small)
 
 STYLE = """

@@ -1,7 +1,7 @@
 """The .sdz container format: pure Python, no torch (``import bitstream`` stays light)."""
 
+from .ceiling import DEFAULT_MAX_PIXELS
 from .container import (
-    DEFAULT_MAX_PIXELS,
     MAGIC,
     RAW_LATENT_SPACE,
     STEP_SCALE,

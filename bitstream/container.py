@@ -28,11 +28,11 @@ import zlib
 from dataclasses import dataclass
 
 from . import latent_spaces
+from .ceiling import check_size_limit
 from .errors import (
     BadMagicError,
     ChecksumError,
     FieldRangeError,
-    TooLargeError,
     TrailingBytesError,
     UnknownVersionError,
 )
@@ -51,9 +51,6 @@ MAX_CAPTION_BYTES = 1024
 MAX_DIMENSION = 1 << 20  # pixels per side
 MAX_CHANNELS = 1024
 MAX_LATENT_VALUES = 1 << 27  # the format's hard limit: 512 MiB of float32, a 16k x 16k image at 32 channels
-# The decoding ceiling, in the spirit of Pillow's MAX_IMAGE_PIXELS: files declaring a larger image
-# (or a latent larger than a 32-channel one of such an image) are refused before any allocation.
-DEFAULT_MAX_PIXELS = 1 << 26  # 67,108,864 pixels, 8192 x 8192
 MAX_RESTORE_STEPS = 1000
 MAX_RESTORE_GUIDANCE_TENTHS = 1000  # guidance 0.0-100.0 in tenths
 
@@ -161,32 +158,6 @@ def _validate(f: SdzFile) -> None:
         unpack_metadata(f.metadata)  # MetadataError for any defect of the section
 
 
-def latent_values_limit(max_pixels: int) -> int:
-    """Most latent values a file may declare under a ceiling of ``max_pixels`` image pixels.
-
-    A 32-channel latent at 1/8 of the image's sides: ``32 * max_pixels / 64``.
-    """
-    return max_pixels // 2
-
-
-def check_size_limit(f: SdzFile, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
-    """Refuse a file whose declared image or latent is above the ceiling (a decompression bomb).
-
-    The payload's length is no guide: a few bytes legitimately decode to a large all-zero
-    latent, so the ceiling, not the file size, bounds the work a file can ask for.
-    """
-    c, h, w = f.latent_shape
-    if f.width * f.height > max_pixels:
-        raise TooLargeError(
-            f"image {f.width}x{f.height} is above the ceiling of {max_pixels} pixels (raise it with max_pixels / --max-pixels)"
-        )
-    if c * h * w > latent_values_limit(max_pixels):
-        raise TooLargeError(
-            f"latent {c}x{h}x{w} is above the ceiling of {latent_values_limit(max_pixels)} values"
-            " (raise it with max_pixels / --max-pixels)"
-        )
-
-
 def write_sdz(f: SdzFile) -> bytes:
     _validate(f)
     flags = (
@@ -238,6 +209,27 @@ def read_sdz(data: bytes, *, max_pixels: int | None = None) -> SdzFile:
     if len(data) < len(MAGIC) or data[: len(MAGIC)] != MAGIC:
         raise BadMagicError("not an .sdz file (bad magic bytes)")
     r = Reader(data, len(MAGIC))
+    flags, fields = _read_fields(r)
+    fields.update(_read_sections(r, flags))
+    payload = r.take(r.uvarint("payload length", r.remaining), "payload")
+    crc_pos = r.pos
+    stored = r.take(4, "checksum")
+    if r.remaining:
+        raise TrailingBytesError(f"{r.remaining} unexpected bytes after the end of the file")
+    if int.from_bytes(stored, "big") != zlib.crc32(data[:crc_pos]):
+        raise ChecksumError("checksum mismatch: the file is corrupt")
+    f = SdzFile(**fields, payload=payload, has_restore_hints=bool(flags & _FLAG_RESTORE))
+    try:
+        _validate(f)
+    except ValueError as exc:  # latent_spaces.by_name on an impossible combination
+        raise FieldRangeError(str(exc)) from None
+    if max_pixels is not None:
+        check_size_limit(f, max_pixels)
+    return f
+
+
+def _read_fields(r: Reader) -> tuple[int, dict]:
+    """The version, the flags, and the fields every file has (with the per-channel steps among them)."""
     version = r.take(1, "format version")[0]
     if version not in KNOWN_VERSIONS:
         raise UnknownVersionError(
@@ -246,68 +238,43 @@ def read_sdz(data: bytes, *, max_pixels: int | None = None) -> SdzFile:
     flags = r.uvarint("flags")
     if flags & ~_KNOWN_FLAGS:
         raise FieldRangeError(f"unknown header flags {flags:#x} (written by a newer sdcodec?)")
-    space = _space_name(r.uvarint("latent space id"))
-    width = r.uvarint("width", MAX_DIMENSION)
-    height = r.uvarint("height", MAX_DIMENSION)
-    shape = (
-        r.uvarint("latent channels", MAX_CHANNELS),
-        r.uvarint("latent height", MAX_DIMENSION),
-        r.uvarint("latent width", MAX_DIMENSION),
-    )
-    step_code = r.uvarint("quantization step", 1 << 40)
-    recon_offset = r.uvarint("reconstruction offset", RECON_OFFSET_SCALE)
-    channel_steps = ()
+    fields = {
+        "latent_space": _space_name(r.uvarint("latent space id")),
+        "width": r.uvarint("width", MAX_DIMENSION),
+        "height": r.uvarint("height", MAX_DIMENSION),
+        "latent_shape": (
+            r.uvarint("latent channels", MAX_CHANNELS),
+            r.uvarint("latent height", MAX_DIMENSION),
+            r.uvarint("latent width", MAX_DIMENSION),
+        ),
+        "step_code": r.uvarint("quantization step", 1 << 40),
+        "recon_offset": r.uvarint("reconstruction offset", RECON_OFFSET_SCALE),
+        "channel_steps": (),
+    }
     if flags & _FLAG_CHANNEL_STEPS:
-        channel_steps = tuple(r.uvarint("channel step multiplier", MAX_CHANNEL_STEP) for _ in range(shape[0]))
-    entropy_model = r.uvarint("entropy model id", 1 << 16)
-    caption = ""
+        channels = fields["latent_shape"][0]
+        fields["channel_steps"] = tuple(r.uvarint("channel step multiplier", MAX_CHANNEL_STEP) for _ in range(channels))
+    fields["entropy_model"] = r.uvarint("entropy model id", 1 << 16)
+    return flags, fields
+
+
+def _read_sections(r: Reader, flags: int) -> dict:
+    """The optional sections the flags announce, in their order: caption, restoration hints, alpha, metadata."""
+    sections = {"caption": "", "restore_steps": 0, "restore_guidance_tenths": 10, "alpha": None, "metadata": None}
     if flags & _FLAG_CAPTION:
         raw = r.take(r.uvarint("caption length", MAX_CAPTION_BYTES), "caption")
         try:
-            caption = raw.decode("utf-8")
+            sections["caption"] = raw.decode("utf-8")
         except UnicodeDecodeError:
             raise FieldRangeError("caption is not valid UTF-8") from None
-    restore_steps, guidance = 0, 10
     if flags & _FLAG_RESTORE:
-        restore_steps = r.uvarint("restore steps", MAX_RESTORE_STEPS)
-        guidance = r.uvarint("restore guidance", MAX_RESTORE_GUIDANCE_TENTHS)
-    alpha = None
+        sections["restore_steps"] = r.uvarint("restore steps", MAX_RESTORE_STEPS)
+        sections["restore_guidance_tenths"] = r.uvarint("restore guidance", MAX_RESTORE_GUIDANCE_TENTHS)
     if flags & _FLAG_ALPHA:
-        alpha = r.take(r.uvarint("alpha length", r.remaining), "alpha plane")
-    metadata = None
+        sections["alpha"] = r.take(r.uvarint("alpha length", r.remaining), "alpha plane")
     if flags & _FLAG_METADATA:
-        metadata = r.take(r.uvarint("metadata length", r.remaining), "metadata")
-    payload = r.take(r.uvarint("payload length", r.remaining), "payload")
-    crc_pos = r.pos
-    stored = r.take(4, "checksum")
-    if r.remaining:
-        raise TrailingBytesError(f"{r.remaining} unexpected bytes after the end of the file")
-    if int.from_bytes(stored, "big") != zlib.crc32(data[:crc_pos]):
-        raise ChecksumError("checksum mismatch: the file is corrupt")
-    f = SdzFile(
-        latent_space=space,
-        width=width,
-        height=height,
-        latent_shape=shape,
-        step_code=step_code,
-        recon_offset=recon_offset,
-        entropy_model=entropy_model,
-        payload=payload,
-        caption=caption,
-        restore_steps=restore_steps,
-        restore_guidance_tenths=guidance,
-        has_restore_hints=bool(flags & _FLAG_RESTORE),
-        alpha=alpha,
-        channel_steps=channel_steps,
-        metadata=metadata,
-    )
-    try:
-        _validate(f)
-    except ValueError as exc:  # latent_spaces.by_name on an impossible combination
-        raise FieldRangeError(str(exc)) from None
-    if max_pixels is not None:
-        check_size_limit(f, max_pixels)
-    return f
+        sections["metadata"] = r.take(r.uvarint("metadata length", r.remaining), "metadata")
+    return sections
 
 
 def header_size(data: bytes) -> int:

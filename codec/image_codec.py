@@ -167,10 +167,7 @@ def encode_image(
     ``entropy_model`` picks the payload's model (1 or 2); None takes ``EFFORT1_ENTROPY_MODEL`` at
     effort 1 and model 1 at efforts 2-4 (``rdo_weight=0, entropy_model=1`` is the encoder before RDOQ).
     """
-    if not 1 <= effort <= latent_refinement.MAX_EFFORT:
-        raise SdcodecError(f"effort must be between 1 and {latent_refinement.MAX_EFFORT}, got {effort}")
-    check_tune(tune)
-    check_caption(caption)
+    _check_encode_options(effort, tune, caption)
     loaded = image_io.load_image(image, max_pixels=max_pixels)
     autoencoder = autoencoders.load_autoencoder(model, device=device)
     notice(f"encoding {loaded.width}x{loaded.height} with {autoencoder.name}")
@@ -205,6 +202,14 @@ def encode_image(
         latent = _refined(autoencoder, pixels, latent, refinement, fields, tune)
         return encode_latent_image(latent, **fields)
     return encode_latent_image(latent, **fields, rdo_weight=rdo_weight, channel_metric=metric)
+
+
+def _check_encode_options(effort: int, tune: str, caption: str) -> None:
+    """Refuse, before any image or model is loaded, an effort, tune or caption no encode could use."""
+    if not 1 <= effort <= latent_refinement.MAX_EFFORT:
+        raise SdcodecError(f"effort must be between 1 and {latent_refinement.MAX_EFFORT}, got {effort}")
+    check_tune(tune)
+    check_caption(caption)
 
 
 def _refined(

@@ -42,6 +42,15 @@ def tiny_vae_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_taesd_spec(tmp_path_factory) -> str:
+    """``taesd:DIR`` with random weights: for tests that start ``sdcodec`` processes or Ray actors,
+    which then load no diffusers (about 3 s of CPU less each)."""
+    from tiny_sd import make_tiny_taesd
+
+    return make_tiny_taesd(tmp_path_factory.mktemp("tiny-taesd"))
+
+
+@pytest.fixture(scope="session")
 def taef2_spec() -> str:
     if not (TAEF2_DIR / "taef2_encoder.pth").exists():
         pytest.skip("../shared/weights/taef2 is not present")

@@ -1,8 +1,8 @@
 """Archive jobs and latent datasets against a real local Ray instance (one per session; no mocks).
 
 Skips where Ray is not installed (``pip install -e '.[ray]'``) or cannot start on this machine.
-The model is the tiny random SD VAE of ``tiny_sd`` (built in-process): the job's behaviour, not
-image quality, is under test.
+The model is a random TAESD of ``tiny_sd`` (built in-process; an sd1 autoencoder whose actors load
+no diffusers): the job's behaviour, not image quality, is under test.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ pytest.importorskip("pyarrow")
 import sdcodec  # noqa: E402
 from sdcodec.codec.archive import jobs, manifest  # noqa: E402
 from sdcodec.codec.archive.ray_jobs import RayOptions  # noqa: E402
+
+pytestmark = pytest.mark.slow  # a local Ray and an actor per job: about a minute for the file
 
 ONE_ACTOR = RayOptions(actors=1)  # a few rows: one actor starts faster than two on a small machine
 
@@ -50,13 +52,13 @@ def images(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def encoded(ray_cluster, images, tiny_vae_dir, tmp_path_factory):
+def encoded(ray_cluster, images, tiny_taesd_spec, tmp_path_factory):
     """The collection encoded once on Ray: (output dir, summary of the first run)."""
     out = tmp_path_factory.mktemp("archive-out")
     summary = jobs.encode_collection(
         [str(images)],
         str(out),
-        encode_options={"model": str(tiny_vae_dir), "quality": 60, "device": "cpu"},
+        encode_options={"model": tiny_taesd_spec, "quality": 60, "device": "cpu"},
         recursive=True,
         ray_options=ONE_ACTOR,
     )
@@ -92,13 +94,13 @@ def test_a_corrupt_input_is_a_row_with_its_error_not_a_failed_job(encoded):
     assert not (out / "broken.sdz").exists()
 
 
-def test_a_rerun_skips_intact_outputs_and_redoes_failed_and_altered_ones(encoded, images, tiny_vae_dir):
+def test_a_rerun_skips_intact_outputs_and_redoes_failed_and_altered_ones(encoded, images, tiny_taesd_spec):
     out, _ = encoded
     first = rows_by_name(out / "manifest.parquet")
     untouched = {name: (out / name).stat().st_mtime_ns for name in ("a.sdz", "sub/c.sdz")}
     altered = out / "sub/b.sdz"
     altered.write_bytes(altered.read_bytes()[:-1] + b"\0")  # same size, wrong bytes
-    options = {"model": str(tiny_vae_dir), "quality": 60, "device": "cpu"}
+    options = {"model": tiny_taesd_spec, "quality": 60, "device": "cpu"}
     summary = jobs.encode_collection(
         [str(images)], str(out), encode_options=options, recursive=True, ray_options=ONE_ACTOR
     )
@@ -113,9 +115,9 @@ def test_a_rerun_skips_intact_outputs_and_redoes_failed_and_altered_ones(encoded
     assert (summary.done, summary.skipped, summary.failed) == (3, 0, 1)
 
 
-def test_decoding_the_collection_writes_images_of_the_original_size(encoded, tiny_vae_dir, tmp_path):
+def test_decoding_the_collection_writes_images_of_the_original_size(encoded, tiny_taesd_spec, tmp_path):
     out, _ = encoded
-    options = {"decoder": str(tiny_vae_dir), "restore_steps": 0, "device": "cpu"}
+    options = {"decoder": tiny_taesd_spec, "restore_steps": 0, "device": "cpu"}
     summary = jobs.decode_collection(
         [str(out / "**" / "*.sdz")], str(tmp_path), decode_options=options, ray_options=ONE_ACTOR
     )
@@ -165,12 +167,12 @@ def test_the_iterable_dataset_shards_files_across_dataloader_workers(encoded):
 
 
 def test_the_cli_joins_a_running_cluster_keeps_foreign_files_and_exits_1_naming_the_manifest(
-    ray_cluster, images, tiny_vae_dir, tmp_path
+    ray_cluster, images, tiny_taesd_spec, tmp_path
 ):
     foreign = tmp_path / "c.sdz"  # a file the job did not write: kept, its row an error
     foreign.write_bytes(b"someone else's")
     command = [sys.executable, "-m", "sdcodec.cli", "archive", "encode", str(images / "**" / "*.*")]
-    command += ["--out", str(tmp_path), "--model", str(tiny_vae_dir), "--device", "cpu", "--ray", ray_cluster]
+    command += ["--out", str(tmp_path), "--model", tiny_taesd_spec, "--device", "cpu", "--ray", ray_cluster]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 1, result.stderr
     assert "error: 2 input(s) failed (first: " in result.stderr

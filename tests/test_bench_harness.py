@@ -5,13 +5,12 @@ import io
 import json
 import shlex
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+from typer.testing import CliRunner
 
 from sdcodec import bitstream
 from sdcodec.benchmarks.codecs import (
@@ -25,6 +24,7 @@ from sdcodec.benchmarks.codecs import (
     webp_codec,
 )
 from sdcodec.benchmarks.run import largest_knob_within, reproduce_command, run_bench
+from sdcodec.cli import app
 from sdcodec.codec.errors import SdcodecError
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -314,13 +314,8 @@ def test_the_reports_reproduce_line_reruns_the_same_benchmark(image_dir, tmp_pat
     shutil.rmtree(out)
     arguments = shlex.split(line)
     assert arguments[:2] == ["sdcodec", "bench"]
-    done = subprocess.run(
-        [sys.executable, "-c", "from sdcodec.cli import main; main()", *arguments[1:], "--quiet"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr
+    done = CliRunner().invoke(app, [*arguments[1:], "--quiet"])  # the CLI's own parsing, in-process
+    assert done.exit_code == 0, done.stderr
     again = json.loads((out / "results.json").read_text())["records"]
 
     def key(record):

@@ -152,10 +152,10 @@ def test_rgba_keeps_alpha_and_jpeg_output_flattens_with_a_notice(tmp_path, tiny_
     assert result.exit_code == 0 and "transparency" in result.stderr
 
 
-def test_real_subprocess_encode_and_failure(tmp_path, photo, tiny_vae_dir):
+def test_real_subprocess_encode_and_failure(tmp_path, photo, tiny_taesd_spec):
     sdz = tmp_path / "x.sdz"
     ok = subprocess.run(
-        [sys.executable, "-m", "sdcodec.cli", "encode", str(photo), str(sdz), "-m", str(tiny_vae_dir), "-q"],
+        [sys.executable, "-m", "sdcodec.cli", "encode", str(photo), str(sdz), "-m", str(tiny_taesd_spec), "-q"],
         capture_output=True,
         text=True,
     )

@@ -21,10 +21,10 @@ def run(*args, **kwargs):
     return runner.invoke(app, [str(a) for a in args], **kwargs)
 
 
-def sdcodec_process(*args, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+def sdcodec_process(*args, stdin: bytes | None = None, cwd=None) -> subprocess.CompletedProcess:
     """A real ``sdcodec`` process (bytes in and out: stdout may carry an image)."""
     return subprocess.run(
-        [sys.executable, "-m", "sdcodec.cli", *map(str, args)], input=stdin, capture_output=True, timeout=300
+        [sys.executable, "-m", "sdcodec.cli", *map(str, args)], input=stdin, capture_output=True, timeout=300, cwd=cwd
     )
 
 
@@ -96,14 +96,16 @@ def test_info_columns_line_up(tmp_path):
 # --- "-" as standard input and output (real processes: the bytes on stdout are the product) -----
 
 
-def test_stdin_to_stdout_round_trip_keeps_stdout_clean(photo, tiny_vae_dir):
-    encoded = sdcodec_process("encode", "-", "-", "-m", tiny_vae_dir, stdin=photo.read_bytes())
-    assert encoded.returncode == 0 and encoded.stdout[:3] == b"SDZ"
+def test_stdin_to_stdout_round_trip_keeps_stdout_clean(tmp_path, photo, tiny_taesd_spec):
+    """Real processes, since what reaches file descriptor 1 is the product: exactly the file's bytes."""
+    assert run("encode", photo, tmp_path / "x.sdz", "-m", tiny_taesd_spec, "-q").exit_code == 0
+    encoded = sdcodec_process("encode", "-", "-", "-m", tiny_taesd_spec, stdin=photo.read_bytes(), cwd=tmp_path)
+    assert encoded.returncode == 0 and encoded.stdout == (tmp_path / "x.sdz").read_bytes()
     assert b"wrote <stdout>" in encoded.stderr  # the notices went to stderr
-    assert sdcodec.decode_image(encoded.stdout, model=str(tiny_vae_dir)).size == (32, 24)
+    assert not (tmp_path / "-").exists()
     described = sdcodec_process("info", "-", stdin=encoded.stdout)
     assert described.returncode == 0 and b"width  32" in described.stdout
-    decoded = sdcodec_process("decode", "-", "-", "-m", tiny_vae_dir, "--format", "webp", stdin=encoded.stdout)
+    decoded = sdcodec_process("decode", "-", "-", "-m", tiny_taesd_spec, "--format", "webp", stdin=encoded.stdout)
     assert decoded.returncode == 0 and decoded.stdout[8:12] == b"WEBP"
     with Image.open(__import__("io").BytesIO(decoded.stdout)) as image:
         assert image.format == "WEBP" and image.size == (32, 24)
@@ -111,10 +113,10 @@ def test_stdin_to_stdout_round_trip_keeps_stdout_clean(photo, tiny_vae_dir):
 
 def test_encode_to_stdout_writes_exactly_the_file(tmp_path, photo, tiny_vae_dir):
     assert run("encode", photo, tmp_path / "x.sdz", "-m", tiny_vae_dir, "-q").exit_code == 0
-    piped = sdcodec_process("encode", photo, "-", "-m", tiny_vae_dir, "-q")
-    assert piped.returncode == 0 and piped.stderr == b""
-    assert piped.stdout == (tmp_path / "x.sdz").read_bytes()
-    assert not (tmp_path / "-").exists() and not (photo.parent / "-").exists()
+    piped = run("encode", photo, "-", "-m", tiny_vae_dir, "-q")
+    assert piped.exit_code == 0 and piped.stderr == ""
+    assert piped.stdout_bytes == (tmp_path / "x.sdz").read_bytes()
+    assert not (photo.parent / "-").exists()
 
 
 def test_decode_to_stdout_is_png_by_default(tmp_path, photo, tiny_vae_dir):
@@ -144,9 +146,9 @@ def test_binary_output_is_not_written_to_a_terminal(photo, tiny_vae_dir):
 
 
 def test_bad_stdin_is_one_line_naming_stdin(tiny_vae_dir):
-    result = sdcodec_process("encode", "-", "-", "-m", tiny_vae_dir, stdin=b"not an image")
-    lines = result.stderr.decode().strip().splitlines()
-    assert result.returncode == 1 and result.stdout == b"" and len(lines) == 1 and "<stdin>" in lines[0]
+    result = run("encode", "-", "-", "-m", tiny_vae_dir, input=b"not an image")
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 1 and result.stdout_bytes == b"" and len(lines) == 1 and "<stdin>" in lines[0]
 
 
 # --- the Python API -------------------------------------------------------------------------------

@@ -102,9 +102,10 @@ def test_pillow_plugin_opens_sdz(tiny_vae_dir, monkeypatch):
 
 
 @pytest.mark.slow
-def test_taef2_on_two_kodak_images_at_08_bpp_reaches_24_db(taef2_spec, kodak_dir):
-    for name in ("kodim05.png", "kodim23.png"):
-        original = Image.open(kodak_dir / name).convert("RGB")
-        data = sdcodec.encode_image(original, model=taef2_spec, bpp=0.8)
-        assert 8 * len(data) / (original.width * original.height) <= 0.8
-        assert psnr(original, sdcodec.decode_image(data, model=taef2_spec)) >= 24.0
+def test_taef2_on_a_whole_kodak_image_at_08_bpp_reaches_24_db(taef2_spec, kodak_dir):
+    """kodim05, the harder of the two once tested (25.4 dB; kodim23 reached 32.3 dB); a crop would not
+    prove the figure for a whole image, so it stays whole (about 6 s on one core)."""
+    original = Image.open(kodak_dir / "kodim05.png").convert("RGB")
+    data = sdcodec.encode_image(original, model=taef2_spec, bpp=0.8)
+    assert 8 * len(data) / (original.width * original.height) <= 0.8
+    assert psnr(original, sdcodec.decode_image(data, model=taef2_spec)) >= 24.0

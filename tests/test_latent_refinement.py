@@ -146,3 +146,43 @@ def test_mixed_targets_start_at_one_and_fall_with_the_error():
     assert float(measure(start, target)) == pytest.approx(1.0)
     assert float(measure((start + target) / 2, target)) < 0.7
     assert float(measure(target, target)) == pytest.approx(0.0, abs=1e-6)
+
+
+class HalfConvDecoder(ConvDecoder):
+    """The same decoder computing in fp16 (as decoders do on GPUs), its output cast back to fp32."""
+
+    def decode_with_grad(self, latent):
+        pixels = torch.nn.functional.conv_transpose2d(latent.half(), self.weight.half(), stride=8)
+        return torch.sigmoid(pixels.float())
+
+
+@pytest.fixture(scope="module")
+def large_half_problem():
+    """A 512x512-pixel problem: the gradient of a mean over 786,432 values underflows fp16 unscaled."""
+    decoder = HalfConvDecoder()
+    generator = torch.Generator().manual_seed(2)
+    truth = torch.randn(4, 64, 64, generator=generator)
+    target = decoder.decode_with_grad(truth[None]).detach()
+    encoder_output = truth + 0.1 * torch.randn(4, 64, 64, generator=generator)
+    steps = torch.full((4, 1, 1), 0.5)
+    bits = 8 * len(latent_coder.encode_latent(encoder_output, step=0.5))
+    return decoder, target, encoder_output, steps, bits
+
+
+def test_an_fp16_decoder_still_refines_every_value(large_half_problem, monkeypatch):
+    decoder, target, latent, steps, bits = large_half_problem
+    refined = refine_latent(decoder, target, latent, steps, bits, Refinement(6, 0.05))
+    assert (refined == latent).float().mean() < 0.001  # (nearly) every value got a gradient
+    assert quantized_error(decoder, target, refined, steps) < quantized_error(decoder, target, latent, steps)
+    monkeypatch.setattr(latent_refinement, "_loss_scale", lambda *_: 1.0)  # unscaled, fp16 flushes gradients
+    stuck = refine_latent(decoder, target, latent, steps, bits, Refinement(6, 0.05))
+    assert (stuck == latent).float().mean() > 0.05
+
+
+def test_loss_scaling_leaves_fp32_results_bit_identical(problem, monkeypatch):
+    decoder, target, latent, steps, bits = problem
+    scaled = refine_latent(decoder, target, latent, steps, bits, Refinement(6, 0.05))
+    monkeypatch.setattr(latent_refinement, "_loss_scale", lambda *_: 1.0)
+    torch.testing.assert_close(
+        scaled, refine_latent(decoder, target, latent, steps, bits, Refinement(6, 0.05)), rtol=0, atol=0
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import subprocess
 import sys
 import zlib
 from pathlib import Path
@@ -216,23 +215,27 @@ def test_format_without_icc_gets_srgb_pixels_and_a_notice(tiny_vae_dir):
     assert mode == "RGB" and Image.open(io.BytesIO(written)).format == "BMP"
 
 
-def test_cli_strip_and_info_in_a_real_process(tmp_path, tiny_vae_dir):
+def test_cli_strip_and_info(tmp_path, tiny_vae_dir):
+    """In-process through typer's runner: the real-process CLI is covered in test_cli and test_cli_habits."""
+    from typer.testing import CliRunner
+
+    from sdcodec.cli import app
+
     source = tmp_path / "in.png"
     source.write_bytes(png_with(photo(), icc_profile=srgb_profile(), exif=exif_bytes(1)))
 
     def sdcodec_cli(*args):
-        return subprocess.run(
-            [sys.executable, "-m", "sdcodec.cli", *map(str, args)], capture_output=True, text=True, timeout=300
-        )
+        return CliRunner().invoke(app, list(map(str, args)))
 
     kept, stripped = tmp_path / "kept.sdz", tmp_path / "stripped.sdz"
-    assert sdcodec_cli("encode", source, kept, "-m", tiny_vae_dir, "-q").returncode == 0
-    assert sdcodec_cli("encode", source, stripped, "-m", tiny_vae_dir, "-q", "--strip").returncode == 0
+    assert sdcodec_cli("encode", source, kept, "-m", tiny_vae_dir, "-q").exit_code == 0
+    assert sdcodec_cli("encode", source, stripped, "-m", tiny_vae_dir, "-q", "--strip").exit_code == 0
     info = sdcodec_cli("info", kept).stdout
     assert f"icc_profile_bytes  {len(srgb_profile())}" in info
+    assert bitstream.read_sdz(kept.read_bytes()).metadata is not None
     assert bitstream.read_sdz(stripped.read_bytes()).metadata is None
     out = tmp_path / "out.jpg"
-    assert sdcodec_cli("decode", kept, out, "-m", tiny_vae_dir, "-q").returncode == 0
+    assert sdcodec_cli("decode", kept, out, "-m", tiny_vae_dir, "-q").exit_code == 0
     assert Image.open(out).info["icc_profile"] == srgb_profile()
 
 

@@ -43,6 +43,7 @@ def test_the_wheel_installs_only_sdcodec(tmp_path):
     assert {
         "__init__.py",
         "cli.py",
+        "codec/commands/encode_decode.py",
         "bitstream/container.py",
         "codec/coding/latent_coder.py",
         "benchmarks/run.py",

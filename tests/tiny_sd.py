@@ -60,6 +60,20 @@ def make_tiny_vae(path: str | Path, seed: int = 0, **overrides) -> Path:
     return path
 
 
+def make_tiny_taesd(directory: str | Path, seed: int = 0) -> str:
+    """Save random TAESD weights (the real architecture, float16 like the published files) to
+    ``directory`` and return their ``taesd:DIR`` spec: an sd1 autoencoder that loads without
+    diffusers, so a test's ``sdcodec`` subprocess or Ray actor starts seconds sooner."""
+    from sdcodec.codec.autoencoders.tae import tae_decoder, tae_encoder
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    torch.save(tae_encoder(4, pooled=False).half().state_dict(), directory / "taesd_encoder.pth")
+    torch.save(tae_decoder(4, pooled=False).half().state_dict(), directory / "taesd_decoder.pth")
+    return f"taesd:{directory}"
+
+
 def make_tiny_pipeline(path: str | Path) -> Path:
     """A tiny random full StableDiffusionPipeline saved in diffusers layout at ``path``.
 

@@ -267,6 +267,13 @@ def _new_tables(channels):
     return starts, counters, mixer, apm, escapes
 
 
+# Long on purpose (about 160 lines): the encoder and the decoder run this one function, so every
+# model update is shared code, and the four steps per symbol (prediction, contexts, bits, learning)
+# share a dozen arrays and running values; split into numba functions they would pass all of them
+# and gain only a reading order the numbered comments already give. The small helpers above are
+# inlined into it. For the same reason the compiled code stays in this one file: numba's disk cache
+# watches only the file of the function it compiles, so a helper edited in another file could run
+# under a stale cached kernel (see entropy_model2's note on its constants).
 @compiled
 def _kernel(decoding, values, order, refs, nrefs, buf, coder, spatial, near):
     """Encode ``values`` (C, h, w) into ``buf``, or decode ``buf`` into ``values``; returns a status.

@@ -92,6 +92,11 @@ def _row_total(table, scale_index, offset, size):
     return total
 
 
+# Long on purpose (about 80 lines): one compiled loop over every value (diagonal wavefront order),
+# in which the rANS state, the word position, the cached row totals and the escape cursor advance
+# together; numba helpers would have to pass all of that state and return several values per
+# symbol, for no gain in clarity. Its small steps (_row_total, _decode_symbol, _read_escape) are
+# helpers already.
 @compiled
 def decode_kernel(
     words, escapes, lows, highs, refs, weights, biases, channel_scales, table, thresholds, values, errors

@@ -10,16 +10,17 @@ which prompt readers (A1111, ComfyUI, civitai, exiftool) understand.
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
 from sdcodec.codec.diffusion.conditioning import check_prompt, encode_conditioning
+from sdcodec.codec.diffusion.init_source import starting_point
 from sdcodec.codec.diffusion.model_identity import model_hash, model_name
 from sdcodec.codec.diffusion.parameters import format_parameters
 from sdcodec.codec.diffusion.samplers import SCHEDULERS, make_scheduler, resolve_sampler  # noqa: F401 (SCHEDULERS re-exported)
@@ -41,30 +42,6 @@ class GeneratedImage:
     height: int
     image: Image.Image | None = None
     latent: torch.Tensor | None = None  # (C, h, w) float32 on CPU, in the U-Net's scaled units
-
-
-@dataclass
-class InitSource:
-    """Where img2img starts: an image, or the latent of a .sdz (used as is, no VAE round trip)."""
-
-    image: Image.Image | None = None
-    latent: np.ndarray | None = None  # (C, h, w) float32, scaled units
-    latent_space: str | None = None  # the .sdz's latent space
-    size: tuple[int, int] | None = None  # (width, height) of the .sdz's image
-
-
-def read_init(path: str | Path) -> InitSource:
-    """Read an img2img input: a .sdz file (recognised by its magic bytes) or any image file."""
-    from sdcodec import bitstream
-    from sdcodec.codec.image_codec import read_file, read_latent
-    from sdcodec.codec.images import image_io
-
-    data = read_file(path)
-    if data.startswith(bitstream.MAGIC):
-        latent, header = read_latent(data)
-        return InitSource(latent=latent, latent_space=header.latent_space, size=(header.width, header.height))
-    loaded = image_io.load_image(path)
-    return InitSource(image=Image.fromarray(loaded.rgb, "RGB"))
 
 
 def generate(components: SDComponents, prompt: str, **options) -> list[GeneratedImage]:
@@ -102,84 +79,29 @@ def iter_generate(
     "latent" (latents stay padded; ``width``/``height`` of the result say the image size).
     Invalid options raise ``ValueError``.
     """
-    if init_image is not None and init_latent is not None:
-        raise ValueError("give init_image or init_latent, not both")
     img2img = init_image is not None or init_latent is not None
-    init_image, init_latent, width, height, crop_size = _starting_point(
+    init_image, init_latent, width, height, crop_size = starting_point(
         components, init_image, init_latent, width, height, crop_size
     )
     out_width, out_height = crop_size or (width, height)
-    if img2img and strength is None:
-        strength = DEFAULT_STRENGTH
-    check_options(
-        steps=steps,
-        guidance=guidance,
-        width=width,
-        height=height,
-        scheduler=scheduler,
-        num_images=num_images,
-        seed=seed,
-        strength=strength if img2img else None,
-        prompt=prompt,
-        negative=negative,
-    )
+    strength = (DEFAULT_STRENGTH if strength is None else strength) if img2img else None
+    fields = dict(prompt=prompt, negative=negative, steps=steps, guidance=guidance, strength=strength)
+    check_options(width=width, height=height, scheduler=scheduler, num_images=num_images, seed=seed, **fields)
     if output_type not in ("pil", "latent"):
         raise ValueError(f"output_type must be 'pil' or 'latent', not {output_type!r}")
     if seed is None:
         seed = random_seed()
-    sampler = resolve_sampler(scheduler)
-    name, digest = model_name(components.spec), model_hash(components.spec)
-
+    parameters = parameters_for(components, scheduler, width=out_width, height=out_height, **fields)
     conditioning = encode_conditioning(components, prompt, negative, steps)
-    cond, uncond = conditioning.at(0)
     pipe = build_pipeline(components, scheduler, task="img2img" if img2img else "txt2img")
-    inputs: dict = {"width": width, "height": height}
-    if init_latent is not None:
-        inputs = {"image": init_latent.unsqueeze(0).to(components.device, components.dtype), "strength": strength}
-    elif init_image is not None:
-        inputs = {"image": init_image, "strength": strength}
-
+    inputs = _pipeline_inputs(components, init_image, init_latent, width, height, strength)
     for index in range(num_images):
         image_seed = seed + index
-
-        def on_step_end(pipeline, step, timestep, tensors, index=index):
-            if progress is not None:
-                per_image = pipeline.num_timesteps
-                progress(index * per_image + step + 1, num_images * per_image)
-            if not conditioning.changes:
-                return {}
-            # Prompt editing / alternation: the next step's texts. With guidance the pipeline
-            # carries [uncond, cond] as one batch; without, cond alone.
-            cond, uncond = conditioning.at(step + 1)
-            return {"prompt_embeds": torch.cat([uncond, cond]) if pipeline.do_classifier_free_guidance else cond}
-
-        with torch.inference_mode():
-            result = pipe(
-                prompt_embeds=cond,
-                negative_prompt_embeds=uncond,
-                num_inference_steps=steps,
-                guidance_scale=guidance,
-                generator=torch.Generator("cpu").manual_seed(image_seed),
-                output_type=output_type,
-                callback_on_step_end=on_step_end,
-                callback_on_step_end_tensor_inputs=["prompt_embeds"],
-                **inputs,
-            )
-        parameters = format_parameters(
-            prompt=prompt,
-            negative=negative,
-            steps=steps,
-            sampler=sampler.name,
-            schedule_type=sampler.schedule_type,
-            guidance=guidance,
-            seed=image_seed,
-            width=out_width,
-            height=out_height,
-            model=name,
-            model_hash=digest,
-            strength=strength if img2img else None,
+        callback = step_callback(conditioning, progress, index, num_images)
+        result = run_pipeline(
+            pipe, conditioning, steps, guidance, image_seed, callback, output_type=output_type, **inputs
         )
-        done = GeneratedImage(seed=image_seed, parameters=parameters, width=out_width, height=out_height)
+        done = GeneratedImage(image_seed, parameters(seed=image_seed), out_width, out_height)
         if output_type == "latent":
             done.latent = result.images[0].detach().to("cpu", torch.float32)
         else:
@@ -187,50 +109,57 @@ def iter_generate(
         yield done
 
 
-def _starting_point(components, init_image, init_latent, width, height, crop_size):
-    """The img2img start (image or latent) at its final size, and the generation size and crop.
+def parameters_for(components: SDComponents, scheduler: str, **fields) -> Callable[..., str]:
+    """A run's A1111 parameters text, with the sampler and model filled in from ``scheduler`` and
+    ``components``; call it with the fields that differ per image (the seed)."""
+    sampler = resolve_sampler(scheduler)
+    model, digest = model_name(components.spec), model_hash(components.spec)
+    named = dict(sampler=sampler.name, schedule_type=sampler.schedule_type, model=model, model_hash=digest)
+    return functools.partial(format_parameters, **named, **fields)
 
-    txt2img: 512 x 512 unless asked. An image keeps its size (reflection-padded to multiples of 8,
-    cropped back after) unless ``width``/``height`` resize it; a latent fixes the size itself.
-    """
+
+def run_pipeline(pipe, conditioning, steps: int, guidance: float, seed: int, callback, **inputs):
+    """One diffusers pipeline call from the conditioning's first-step texts, with a CPU generator
+    seeded ``seed`` (the same image on any device) and ``callback`` at every step's end."""
+    cond, uncond = conditioning.at(0)
+    with torch.inference_mode():
+        return pipe(
+            prompt_embeds=cond,
+            negative_prompt_embeds=uncond,
+            num_inference_steps=steps,
+            guidance_scale=guidance,
+            generator=torch.Generator("cpu").manual_seed(seed),
+            callback_on_step_end=callback,
+            callback_on_step_end_tensor_inputs=["prompt_embeds"],
+            **inputs,
+        )
+
+
+def _pipeline_inputs(components, init_image, init_latent, width, height, strength) -> dict:
+    """What the pipeline starts from: a size (txt2img), or an image or latent and the strength (img2img)."""
     if init_latent is not None:
-        init_latent = torch.as_tensor(init_latent).detach().to("cpu", torch.float32)
-        channels = components.unet.config.in_channels
-        if init_latent.ndim != 3 or init_latent.shape[0] != channels:
-            raise ValueError(f"init_latent must have shape ({channels}, h, w), got {tuple(init_latent.shape)}")
-        latent_size = (init_latent.shape[2] * 8, init_latent.shape[1] * 8)
-        if (width or latent_size[0], height or latent_size[1]) != latent_size:
-            raise ValueError(f"the initial latent is {latent_size[0]}x{latent_size[1]}; width/height cannot change it")
-        width, height = latent_size
-        if crop_size is not None and not (0 < crop_size[0] <= width and 0 < crop_size[1] <= height):
-            raise ValueError(f"crop size {crop_size} does not fit the {width}x{height} latent")
-    elif init_image is not None:
-        init_image = init_image.convert("RGB")
-        if width is None and height is None:
-            crop_size = init_image.size
-            init_image = _pad_to_multiple_of_8(init_image)
-            width, height = init_image.size
-        else:
-            width = _nearest_multiple_of_8(init_image.width) if width is None else width
-            height = _nearest_multiple_of_8(init_image.height) if height is None else height
-            crop_size = None
-            init_image = init_image.resize((width, height), Image.LANCZOS)
-    else:
-        width = 512 if width is None else width
-        height = 512 if height is None else height
-        crop_size = None
-    return init_image, init_latent, width, height, crop_size
+        return {"image": init_latent.unsqueeze(0).to(components.device, components.dtype), "strength": strength}
+    if init_image is not None:
+        return {"image": init_image, "strength": strength}
+    return {"width": width, "height": height}
 
 
-def _pad_to_multiple_of_8(image: Image.Image) -> Image.Image:
-    from sdcodec.codec.images import image_io
+def step_callback(conditioning, progress: Progress | None, index: int, num_images: int):
+    """The pipeline's step-end hook for image ``index``: progress over all images, and the next
+    step's prompt embeddings when prompt editing or alternation changes them."""
 
-    padded = image_io.pad_to_multiple(image_io.to_tensor(np.asarray(image)))
-    return image_io.to_pil(padded)
+    def on_step_end(pipeline, step, timestep, tensors):
+        if progress is not None:
+            per_image = pipeline.num_timesteps
+            progress(index * per_image + step + 1, num_images * per_image)
+        if not conditioning.changes:
+            return {}
+        # Prompt editing / alternation: the next step's texts. With guidance the pipeline
+        # carries [uncond, cond] as one batch; without, cond alone.
+        cond, uncond = conditioning.at(step + 1)
+        return {"prompt_embeds": torch.cat([uncond, cond]) if pipeline.do_classifier_free_guidance else cond}
 
-
-def _nearest_multiple_of_8(size: int) -> int:
-    return max(8, round(size / 8) * 8)
+    return on_step_end
 
 
 def check_options(

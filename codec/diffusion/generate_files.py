@@ -70,32 +70,19 @@ def generate_jobs_to_files(
     All share ``requests[0].pattern``: ``{n}`` counts images over all of them. Every request is
     checked and every output path is checked before the model loads.
     """
-    from sdcodec.codec.diffusion.generate import check_options, random_seed, read_init
+    from sdcodec.codec.diffusion.generate import random_seed
+    from sdcodec.codec.diffusion.init_source import read_init
     from sdcodec.codec.diffusion.sd_pipeline import load_sd_components
 
     first = requests[0]
-    suffix = first.suffix
-    if suffix not in OUTPUT_FORMATS:
-        raise SdcodecError(
-            f"cannot write {Path(first.pattern).name!r}: use an extension among {', '.join(OUTPUT_FORMATS)}"
-        )
+    try:
+        check_pattern(first.pattern)
+        for request in requests:
+            check_request(request)
+    except ValueError as exc:
+        raise SdcodecError(str(exc)) from None
     seeds = []
     for request in requests:
-        try:
-            check_options(
-                steps=request.steps,
-                guidance=request.guidance,
-                width=512 if request.width is None else request.width,
-                height=512 if request.height is None else request.height,
-                scheduler=request.scheduler,
-                num_images=request.num_images,
-                seed=request.seed,
-                strength=request.strength,
-                prompt=request.prompt,
-                negative=request.negative,
-            )
-        except ValueError as exc:
-            raise SdcodecError(str(exc)) from None
         seed = random_seed() if request.seed is None else request.seed
         seeds.append([seed + n for n in range(request.num_images)])
     try:
@@ -116,6 +103,30 @@ def generate_jobs_to_files(
         job_paths = [next(remaining) for _ in job_seeds]
         _generate_job(request, job_seeds[0], job_paths, components, source, force, notice, progress)
     return paths
+
+
+def check_pattern(pattern: str | Path) -> None:
+    """Raise ``ValueError`` (one line) for an output name whose extension gen cannot write."""
+    if Path(pattern).suffix.lower() not in OUTPUT_FORMATS:
+        raise ValueError(f"cannot write {Path(pattern).name!r}: use an extension among {', '.join(OUTPUT_FORMATS)}")
+
+
+def check_request(request: GenerationRequest) -> None:
+    """Raise ``ValueError`` (one line) for settings no pipeline run could use, before any model loads."""
+    from sdcodec.codec.diffusion.generate import check_options
+
+    check_options(
+        steps=request.steps,
+        guidance=request.guidance,
+        width=512 if request.width is None else request.width,
+        height=512 if request.height is None else request.height,
+        scheduler=request.scheduler,
+        num_images=request.num_images,
+        seed=request.seed,
+        strength=request.strength,
+        prompt=request.prompt,
+        negative=request.negative,
+    )
 
 
 def _generate_job(request, seed, paths, components, source, force, notice, progress) -> None:

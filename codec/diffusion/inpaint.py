@@ -24,10 +24,16 @@ import torch
 from PIL import Image, ImageFilter
 
 from sdcodec.codec.diffusion.conditioning import encode_conditioning
-from sdcodec.codec.diffusion.generate import GeneratedImage, Progress, build_pipeline, check_options, random_seed
-from sdcodec.codec.diffusion.model_identity import model_hash, model_name
-from sdcodec.codec.diffusion.parameters import format_parameters
-from sdcodec.codec.diffusion.samplers import resolve_sampler
+from sdcodec.codec.diffusion.generate import (
+    GeneratedImage,
+    Progress,
+    build_pipeline,
+    check_options,
+    parameters_for,
+    random_seed,
+    run_pipeline,
+    step_callback,
+)
 from sdcodec.codec.diffusion.sd_pipeline import SDComponents
 
 DEFAULT_MASK_BLUR = 4
@@ -44,7 +50,7 @@ class Canvas:
 
 def read_canvas(path, components: SDComponents) -> Canvas:
     """An image file, or a .sdz file: its latent, and its pixels decoded by the pipeline's VAE."""
-    from sdcodec.codec.diffusion.generate import read_init
+    from sdcodec.codec.diffusion.init_source import read_init
     from sdcodec.codec.errors import LatentSpaceMismatch
 
     source = read_init(path)
@@ -93,91 +99,50 @@ def inpaint(
     from the canvas (1: drawn from pure noise). Raises ``ValueError`` (one line) for bad input.
     """
     width, height = canvas.image.size
-    check_options(
-        steps=steps,
-        guidance=guidance,
-        width=_ceil8(width),
-        height=_ceil8(height),
-        scheduler=scheduler,
-        seed=seed,
-        strength=strength,
-        prompt=prompt,
-        negative=negative,
-    )
+    fields = dict(prompt=prompt, negative=negative, steps=steps, guidance=guidance, strength=strength)
+    check_options(width=_ceil8(width), height=_ceil8(height), scheduler=scheduler, seed=seed, **fields)
     mask = check_mask(mask, canvas.image.size)
     if mask_blur < 0 or padding < 0:
         raise ValueError("mask blur and padding must be 0 or more pixels")
     seed = random_seed() if seed is None else seed
-    soft_mask = mask.filter(ImageFilter.GaussianBlur(mask_blur)) if mask_blur else mask
-
     original = _padded_original(components, canvas)
-    padded_mask = Image.new("L", original.size, 0)
+    box, work_mask = _work_area(mask, mask_blur, original.size, padding if only_masked else None)
+    inputs = _pipeline_start(components, canvas, original, box)
+    conditioning = encode_conditioning(components, prompt, negative, steps)
+    pipe = build_pipeline(components, scheduler, task="inpaint")
+    callback = step_callback(conditioning, progress, 0, 1)
+    size = {"width": box[2] - box[0], "height": box[3] - box[1], "strength": strength}
+    result = run_pipeline(pipe, conditioning, steps, guidance, seed, callback, mask_image=work_mask, **size, **inputs)
+    repainted = Image.composite(result.images[0], original.crop(box), work_mask)
+    picture = original.copy()
+    picture.paste(repainted, box[:2])
+    parameters = parameters_for(components, scheduler, seed=seed, width=width, height=height, **fields)()
+    extra = f"Mask blur: {mask_blur}" + (
+        f", Inpaint area: Only masked, Masked area padding: {padding}" if only_masked else ""
+    )
+    image = picture.crop((0, 0, width, height))
+    return GeneratedImage(seed=seed, parameters=with_fields(parameters, extra), width=width, height=height, image=image)
+
+
+def _work_area(mask: Image.Image, mask_blur: int, padded_size, padding: int | None):
+    """The box that is inpainted (the whole padded picture, or with ``padding`` the mask's box) and
+    the blurred mask cropped to it."""
+    soft_mask = mask.filter(ImageFilter.GaussianBlur(mask_blur)) if mask_blur else mask
+    padded_mask = Image.new("L", padded_size, 0)
     padded_mask.paste(soft_mask, (0, 0))
-    box = mask_box(padded_mask, padding) if only_masked else (0, 0, *original.size)
-    work_mask = padded_mask.crop(box)
+    box = mask_box(padded_mask, padding) if padding is not None else (0, 0, *padded_size)
+    return box, padded_mask.crop(box)
+
+
+def _pipeline_start(components: SDComponents, canvas: Canvas, original: Image.Image, box) -> dict:
+    """The pipeline's start inside ``box``: a .sdz's latent for an ordinary checkpoint, else the pixels."""
     latent = canvas.latent
     if latent is not None and not is_inpainting_model(components):
         start = latent[:, box[1] // 8 : box[3] // 8, box[0] // 8 : box[2] // 8][None]
         inputs = {"image": start.to(components.device, components.dtype)}
         inputs["masked_image_latents"] = inputs["image"]  # unused by a 4-channel U-Net, but skips a pixel-space product
-    else:
-        inputs = {"image": original.crop(box)}
-
-    conditioning = encode_conditioning(components, prompt, negative, steps)
-    cond, uncond = conditioning.at(0)
-    pipe = build_pipeline(components, scheduler, task="inpaint")
-
-    def on_step_end(pipeline, step, timestep, tensors):
-        if progress is not None:
-            progress(step + 1, pipeline.num_timesteps)
-        if not conditioning.changes:
-            return {}
-        cond, uncond = conditioning.at(step + 1)  # prompt editing / alternation, as in codec.diffusion.generate
-        return {"prompt_embeds": torch.cat([uncond, cond]) if pipeline.do_classifier_free_guidance else cond}
-
-    with torch.inference_mode():
-        result = pipe(
-            prompt_embeds=cond,
-            negative_prompt_embeds=uncond,
-            mask_image=work_mask,
-            width=box[2] - box[0],
-            height=box[3] - box[1],
-            strength=strength,
-            num_inference_steps=steps,
-            guidance_scale=guidance,
-            generator=torch.Generator("cpu").manual_seed(seed),
-            callback_on_step_end=on_step_end,
-            callback_on_step_end_tensor_inputs=["prompt_embeds"],
-            **inputs,
-        )
-    repainted = Image.composite(result.images[0], original.crop(box), work_mask)
-    picture = original.copy()
-    picture.paste(repainted, box[:2])
-    sampler = resolve_sampler(scheduler)
-    parameters = format_parameters(
-        prompt=prompt,
-        negative=negative,
-        steps=steps,
-        sampler=sampler.name,
-        schedule_type=sampler.schedule_type,
-        guidance=guidance,
-        seed=seed,
-        width=width,
-        height=height,
-        model=model_name(components.spec),
-        model_hash=model_hash(components.spec),
-        strength=strength,
-    )
-    extra = f"Mask blur: {mask_blur}" + (
-        f", Inpaint area: Only masked, Masked area padding: {padding}" if only_masked else ""
-    )
-    return GeneratedImage(
-        seed=seed,
-        parameters=with_fields(parameters, extra),
-        width=width,
-        height=height,
-        image=picture.crop((0, 0, width, height)),
-    )
+        return inputs
+    return {"image": original.crop(box)}
 
 
 def with_fields(parameters: str, fields: str) -> str:

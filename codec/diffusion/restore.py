@@ -12,14 +12,17 @@ contradicts the transmitted symbols (Bühlmann 2022 used the empty prompt and tw
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
-from diffusers import DDIMScheduler
 
 from sdcodec.codec.diffusion.parameters import caption_prompt
 from sdcodec.codec.diffusion.prompt_weighting import PromptSyntaxError, literal_prompt
 from sdcodec.codec.diffusion.sd_pipeline import SDComponents, encode_prompt, load_sd_components
 from sdcodec.codec.errors import ModelLoadError
+
+if TYPE_CHECKING:  # diffusers is imported where a schedule is built: encoding needs only the hint below
+    from diffusers import DDIMScheduler
 
 # Quantization noise std (step / sqrt(12)) below which the encoder does not recommend restoration
 # (a heuristic, not a measurement): 0.07 matches SD 1.x timestep ~5, noise that is hardly visible
@@ -105,24 +108,8 @@ def restore_latent(
     batched = latent.dim() == 4
     x0 = (latent if batched else latent.unsqueeze(0)).to(device=device, dtype=torch.float32)
 
-    # Deterministic DDIM from the pipeline's own noise schedule; never clip latents to [-1, 1],
-    # and let the last step land on the clean latent (alpha_bar = 1).
-    scheduler = DDIMScheduler.from_config(
-        components.scheduler.config, clip_sample=False, thresholding=False, set_alpha_to_one=True
-    )
-    start = restoration_timestep(scheduler.alphas_cumprod, quant_step)
-    num_inference_steps, timesteps = ddim_timesteps(start, num_steps, scheduler.config.num_train_timesteps)
-    scheduler.set_timesteps(num_inference_steps, device=device)
-    scheduler.timesteps = torch.tensor(timesteps, dtype=torch.long, device=device)
-
-    prompt = caption_prompt(caption)  # a caption written by gen holds parameters: only the prompt conditions
-    use_guidance = guidance != 1.0 and prompt != ""  # with no prompt, cond == uncond
-    try:
-        cond, uncond = encode_prompt(components, prompt, "")
-    except PromptSyntaxError:  # a caption no A1111 prompt could be, e.g. '(a:1.2.3)': read it literally
-        cond, uncond = encode_prompt(components, literal_prompt(prompt), "")
-    text = torch.cat([uncond, cond]) if use_guidance else cond
-    text = text.to(device=device, dtype=dtype)
+    scheduler, start = _ddim_schedule(components, quant_step, num_steps)
+    text, use_guidance = _caption_embeddings(components, caption, guidance)
     generator = torch.Generator(device=device).manual_seed(seed)
 
     sample = scheduler.alphas_cumprod[start].to(device).sqrt() * x0
@@ -136,12 +123,40 @@ def restore_latent(
                 noise_pred = noise_uncond + guidance * (noise_cond - noise_uncond)
             sample = scheduler.step(noise_pred, t, sample, eta=eta, generator=generator).prev_sample
             if progress is not None:
-                progress(i + 1, len(timesteps))
+                progress(i + 1, len(scheduler.timesteps))
 
     if consistency:
         sample = project_to_bins(sample, symbols.to(device).reshape(sample.shape), quant_step)
     restored = sample if batched else sample.squeeze(0)
     return restored.to(device=latent.device, dtype=latent.dtype)
+
+
+def _ddim_schedule(components: SDComponents, quant_step, num_steps: int) -> tuple[DDIMScheduler, int]:
+    """Deterministic DDIM from the pipeline's own noise schedule, from the timestep whose noise
+    matches the quantization noise; returns the scheduler (timesteps set) and that start."""
+    from diffusers import DDIMScheduler
+
+    # Never clip latents to [-1, 1], and let the last step land on the clean latent (alpha_bar = 1).
+    scheduler = DDIMScheduler.from_config(
+        components.scheduler.config, clip_sample=False, thresholding=False, set_alpha_to_one=True
+    )
+    start = restoration_timestep(scheduler.alphas_cumprod, quant_step)
+    num_inference_steps, timesteps = ddim_timesteps(start, num_steps, scheduler.config.num_train_timesteps)
+    scheduler.set_timesteps(num_inference_steps, device=components.device)
+    scheduler.timesteps = torch.tensor(timesteps, dtype=torch.long, device=components.device)
+    return scheduler, start
+
+
+def _caption_embeddings(components: SDComponents, caption: str, guidance: float) -> tuple[torch.Tensor, bool]:
+    """The U-Net's text input for a file's caption ([uncond, cond] with guidance), and whether guidance is on."""
+    prompt = caption_prompt(caption)  # a caption written by gen holds parameters: only the prompt conditions
+    use_guidance = guidance != 1.0 and prompt != ""  # with no prompt, cond == uncond
+    try:
+        cond, uncond = encode_prompt(components, prompt, "")
+    except PromptSyntaxError:  # a caption no A1111 prompt could be, e.g. '(a:1.2.3)': read it literally
+        cond, uncond = encode_prompt(components, literal_prompt(prompt), "")
+    text = torch.cat([uncond, cond]) if use_guidance else cond
+    return text.to(device=components.device, dtype=components.dtype), use_guidance
 
 
 def project_to_bins(latent: torch.Tensor, symbols: torch.Tensor, quant_step: float | torch.Tensor) -> torch.Tensor:

@@ -93,12 +93,9 @@ def upscale_file(
     progress=None,
 ) -> Path:
     """Upscale ``image`` (a picture or a .sdz) ``scale`` times into ``output`` (see codec.diffusion.upscale)."""
-    import torch
-    from PIL import Image
-
     from sdcodec import bitstream
-    from sdcodec.codec.diffusion.generate import GeneratedImage, read_init
-    from sdcodec.codec.diffusion.upscale import decode_larger, load_upscaler, scale_of, upscale
+    from sdcodec.codec.diffusion.generate import GeneratedImage
+    from sdcodec.codec.diffusion.upscale import decode_larger
     from sdcodec.codec.image_codec import read_file
 
     seed, path = _output(output, settings, force, image)
@@ -106,52 +103,64 @@ def upscale_file(
     if settings.model is None:
         if not is_sdz:
             raise SdcodecError("upscaling an image needs --model (a diffusers upscaler); only a .sdz can do without")
-        picture: Image.Image = decode_larger(image, scale, decoder=decoder, device=settings.device, notice=notice)
+        picture = decode_larger(image, scale, decoder=decoder, device=settings.device, notice=notice)
         upscaler = "Lanczos"
     else:
-        pipe = load_upscaler(settings.model, device=settings.device)
-        if scale_of(pipe) != scale:
-            raise SdcodecError(
-                f"{settings.model} upscales x{scale_of(pipe)}, not x{scale}; pass --scale {scale_of(pipe)}"
-            )
-        source = read_init(image) if is_sdz else None
-        latent, start = None, None
-        if source is not None and scale == 2 and source.latent_space == _latent_space(pipe):
-            latent = torch.from_numpy(source.latent)  # SD latents go in as they are
-            notice(f"upscaling the .sdz's latent x2 with {settings.model}, seed {seed}")
-        else:
-            from sdcodec.codec.image_codec import decode_image
-            from sdcodec.codec.images import image_io
-
-            start = (
-                decode_image(image, model=decoder, restore_steps=0, device=settings.device).convert("RGB")
-                if is_sdz
-                else Image.fromarray(image_io.load_image(image).rgb, "RGB")
-            )
-            notice(
-                f"upscaling {start.width}x{start.height}{' (decoded)' if is_sdz else ''} x{scale} with {settings.model}"
-            )
-        try:
-            picture = upscale(
-                pipe,
-                prompt,
-                image=start,
-                latent=latent,
-                negative=settings.negative,
-                steps=settings.steps,
-                guidance=settings.guidance,
-                seed=seed,
-                progress=progress,
-                **settings.extra,
-            )
-        except ValueError as exc:
-            raise SdcodecError(str(exc)) from None
-        if source is not None and latent is not None:
-            picture = picture.crop((0, 0, source.size[0] * 2, source.size[1] * 2))
+        picture = _model_upscale(image, prompt, settings, scale, decoder, is_sdz, seed, notice, progress)
         upscaler = settings.model
     parameters = f"{prompt}\nPostprocess upscale by: {scale}, Postprocess upscaler: {upscaler}, Seed: {seed}"
     result = GeneratedImage(seed=seed, parameters=parameters, width=picture.width, height=picture.height, image=picture)
     return _write(result, path, force, watermark, notice)
+
+
+def _model_upscale(image: Path, prompt: str, settings: Diffusion, scale, decoder, is_sdz, seed, notice, progress):
+    """Upscale with a diffusers upscaler: a .sdz's latent as it is (x2, same latent space), else pixels."""
+    import torch
+
+    from sdcodec.codec.diffusion.init_source import read_init
+    from sdcodec.codec.diffusion.upscale import load_upscaler, scale_of, upscale
+
+    pipe = load_upscaler(settings.model, device=settings.device)
+    if scale_of(pipe) != scale:
+        raise SdcodecError(f"{settings.model} upscales x{scale_of(pipe)}, not x{scale}; pass --scale {scale_of(pipe)}")
+    source = read_init(image) if is_sdz else None
+    latent, start = None, None
+    if source is not None and scale == 2 and source.latent_space == _latent_space(pipe):
+        latent = torch.from_numpy(source.latent)  # SD latents go in as they are
+        notice(f"upscaling the .sdz's latent x2 with {settings.model}, seed {seed}")
+    else:
+        start = _pixels(image, decoder, settings.device, is_sdz)
+        notice(f"upscaling {start.width}x{start.height}{' (decoded)' if is_sdz else ''} x{scale} with {settings.model}")
+    try:
+        picture = upscale(
+            pipe,
+            prompt,
+            image=start,
+            latent=latent,
+            negative=settings.negative,
+            steps=settings.steps,
+            guidance=settings.guidance,
+            seed=seed,
+            progress=progress,
+            **settings.extra,
+        )
+    except ValueError as exc:
+        raise SdcodecError(str(exc)) from None
+    if source is not None and latent is not None:
+        picture = picture.crop((0, 0, source.size[0] * 2, source.size[1] * 2))
+    return picture
+
+
+def _pixels(image: Path, decoder: str | None, device: str, is_sdz: bool):
+    """An image file's RGB pixels, or a .sdz decoded (without restoration) by ``decoder``."""
+    from PIL import Image
+
+    from sdcodec.codec.image_codec import decode_image
+    from sdcodec.codec.images import image_io
+
+    if is_sdz:
+        return decode_image(image, model=decoder, restore_steps=0, device=device).convert("RGB")
+    return Image.fromarray(image_io.load_image(image).rgb, "RGB")
 
 
 def _output(pattern: str, settings: Diffusion, force: bool, *inputs: Path) -> tuple[int, Path]:

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from sdcodec.codec.errors import SdcodecError
+from sdcodec.codec.images.output_files import check_output, write_output
 
 STREAM = "-"
 
@@ -54,3 +55,21 @@ def write_stdout(data: bytes) -> None:
     check_stdout()
     sys.stdout.buffer.write(data)
     sys.stdout.buffer.flush()
+
+
+def check_destination(output: str | Path, force: bool, source: str | Path) -> None:
+    """Refuse before any work: a terminal as standard output, or an output file that must not be
+    written (it exists and ``force`` is off, or it is the input)."""
+    if is_stream(output):
+        check_stdout()
+    else:
+        check_output(Path(output), force, *([] if is_stream(source) else [Path(source)]))
+
+
+def write_destination(output: str | Path, data: bytes, force: bool) -> str:
+    """``data`` to standard output, or whole or not at all to the file; returns the name a notice shows."""
+    if is_stream(output):
+        write_stdout(data)
+        return "<stdout>"
+    write_output(Path(output), lambda out: out.write(data), force)
+    return str(output)

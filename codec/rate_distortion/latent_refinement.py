@@ -36,6 +36,7 @@ import torch
 from sdcodec.codec.rate_distortion.distortion import make_distortion
 
 TILE = 96  # latent positions per tile side (768 pixels)
+ADAM_EPS = 1e-8  # torch's default, scaled with the loss (``_loss_scale``)
 MARGIN = 8  # latent positions of context around a tile, decoded but not refined or scored
 
 
@@ -51,6 +52,18 @@ class Refinement:
 # 32.38 dB at 0.827 bpp, level 3 33.34 dB at 0.829 bpp. Larger rates (0.1-0.25) overshoot.
 EFFORTS = {2: Refinement(4, 0.05), 3: Refinement(12, 0.02), 4: Refinement(30, 0.01)}
 MAX_EFFORT = max(EFFORTS)
+
+
+def _loss_scale(start_distortion: float, pixel_values: int) -> float:
+    """A power of two that lifts the loss's gradients out of fp16's underflow, with Adam's epsilon scaled alike.
+
+    A decoder in fp16 (the default on GPUs) flushes the gradient of a mean over a megapixel (about
+    1e-8 a value) to zero, and the search then stands still. Scaling the loss by 2**k makes every
+    gradient and Adam moment exactly 2**k (or 4**k) times larger, so with epsilon times 2**k each
+    update is the same number: fp32 results are bit-identical to unscaled ones. The scale puts the
+    start's per-pixel gradient near 0.01 (2e / (100 D) for an error e of about sqrt(D)).
+    """
+    return 2.0 ** round(math.log2(pixel_values / (100 * max(start_distortion, 1e-12))))
 
 
 def _straight_through_round(scaled: torch.Tensor) -> torch.Tensor:
@@ -71,7 +84,7 @@ def refine_latent(
     refinement: Refinement,
     tune: str = "psnr",
 ) -> torch.Tensor:
-    """The refined latent (C, h, w) for pixels ``target`` (1, 3, 8h, 8w) in [0, 1].
+    """The refined latent (C, h, w), on ``latent``'s device, for pixels ``target`` (1, 3, 8h, 8w) in [0, 1].
 
     ``decoder`` is an autoencoder with ``decode_with_grad``; ``steps`` (C, 1, 1) are the file's
     quantization steps; ``start_bits`` is the real coder's size of the unrefined latent at these
@@ -80,13 +93,15 @@ def refine_latent(
     if refinement.iterations <= 0:
         return latent
     _, height, width = latent.shape
-    refined = latent.detach().clone().float()
+    device = getattr(decoder, "device", latent.device)  # the search runs where the decoder does (a GPU)
+    refined = latent.detach().to(device, torch.float32).clone()
+    target, steps = target.to(device), steps.to(device, torch.float32)
     bits_per_value = start_bits / latent.numel()
     for top in range(0, height, TILE):
         for left in range(0, width, TILE):
             region = (slice(top, min(top + TILE, height)), slice(left, min(left + TILE, width)))
-            _refine_tile(decoder, target, refined, steps.float(), region, bits_per_value, refinement, tune)
-    return refined
+            _refine_tile(decoder, target, refined, steps, region, bits_per_value, refinement, tune)
+    return refined.to(latent.device)
 
 
 def _refine_tile(decoder, target, latent, steps, region, bits_per_value, refinement, tune) -> None:
@@ -103,7 +118,6 @@ def _refine_tile(decoder, target, latent, steps, region, bits_per_value, refinem
     inner = (slice(rows.start - top, rows.stop - top), slice(cols.start - left, cols.stop - left))
     pixels = target[:, :, 8 * rows.start : 8 * rows.stop, 8 * cols.start : 8 * cols.stop].float()
     scaled = (context[:, inner[0], inner[1]] / steps).requires_grad_(True)
-    optimizer = torch.optim.Adam([scaled], lr=refinement.learning_rate)
 
     def decoded_and_rate(quantize: bool) -> tuple[torch.Tensor, torch.Tensor]:
         symbols = _straight_through_round(scaled) if quantize else scaled
@@ -124,11 +138,13 @@ def _refine_tile(decoder, target, latent, steps, region, bits_per_value, refinem
         start_distortion = measure(start_decoded, pixels).detach()
         bits_per_proxy = bits_per_value / float(start_proxy)
         rate_weight = 2 * math.log(2) * float(start_distortion) * bits_per_proxy  # distortion per proxy unit
+        scale = _loss_scale(float(start_distortion), pixels.numel())
+        optimizer = torch.optim.Adam([scaled], lr=refinement.learning_rate, eps=ADAM_EPS * scale)
         continuous = refinement.iterations // 3
         for iteration in range(refinement.iterations):
             optimizer.zero_grad()
             distortion, proxy = distortion_and_rate(quantize=iteration >= continuous)
             loss = distortion + (rate_weight * proxy if iteration >= continuous else 0)
-            loss.backward()
+            (loss * scale).backward()
             optimizer.step()
     latent[:, rows, cols] = scaled.detach() * steps
