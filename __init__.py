@@ -19,7 +19,7 @@ Layout (one sub-package per stage of the data flow)::
     codec/coding           latent <-> symbols <-> payload: quantizer, entropy models (no torch)
     bitstream              the .sdz container (pure Python; bitstream/FORMAT.md)
     codec/diffusion        U-Net restoration at decode, txt2img/img2img generation
-    codec/image_codec.py   the pipeline that joins them (encode_image / decode_image)
+    codec/image_codec.py   the pipeline that joins them (encode_image; image_decoding.py: decode_image)
     codec/commands         the command line's commands (cli.py assembles them)
 """
 
@@ -45,9 +45,9 @@ except PackageNotFoundError:  # a source tree that was not installed
 
 _LAZY = {  # public name -> module that defines it (imported on first use: torch is slow to load)
     "encode_image": "sdcodec.codec.image_codec",
-    "decode_image": "sdcodec.codec.image_codec",
+    "decode_image": "sdcodec.codec.image_decoding",
     "encode_latent_image": "sdcodec.codec.image_codec",
-    "read_latent": "sdcodec.codec.image_codec",
+    "read_latent": "sdcodec.codec.image_decoding",
     "quality_to_step": "sdcodec.codec.image_codec",
     "encode_latent": "sdcodec.codec.coding.latent_coder",
     "decode_latent": "sdcodec.codec.coding.latent_coder",

@@ -42,9 +42,9 @@ from sdcodec.benchmarks.fuzz_corpus import make_mutant, seed_corpus
 
 def decode_without_model(data: bytes) -> None:
     """Everything ``sdcodec decode`` does with a file before loading a model."""
-    from sdcodec.codec import image_codec
+    from sdcodec.codec import image_decoding
 
-    image_codec.unpack_file(data)
+    image_decoding.unpack_file(data)
 
 
 def _expected_errors() -> tuple[type, ...]:

@@ -117,7 +117,7 @@ def decode_file(settings: DecodeSettings, source: Path, target: Path) -> FileRes
     warnings: list[str] = []
 
     def work() -> FileResult:
-        from sdcodec.codec.image_codec import decode_image, read_file
+        from sdcodec.codec.image_decoding import decode_image, read_file
         from sdcodec.codec.images.output_files import check_output, save_image
 
         check_output(target, settings.force, source)

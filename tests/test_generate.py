@@ -337,7 +337,7 @@ def test_cli_gen_several_images_with_a_pattern_and_a_random_seed(run, tmp_path):
 
 
 def test_cli_gen_to_sdz_then_decode(run, pipeline_dir, tmp_path):
-    from sdcodec.codec.image_codec import decode_image, read_latent
+    from sdcodec.codec.image_decoding import decode_image, read_latent
 
     out = tmp_path / "cat.sdz"
     result = run("gen", "a cat", "-o", out, "--seed", 3, "--steps", 2, "-W", 64, "-H", 48, "-Q", 90)
@@ -374,7 +374,7 @@ def test_cli_img2img_from_png_and_from_sdz(run, tmp_path):
     assert Image.open(from_sdz).size == (64, 48)
     chained = tmp_path / "chained.sdz"
     assert run("img2img", sdz, "a dog", "-o", chained, "--steps", 4, "--seed", 1, "-q").exit_code == 0
-    from sdcodec.codec.image_codec import read_latent
+    from sdcodec.codec.image_decoding import read_latent
 
     assert read_latent(chained.read_bytes())[1].latent_shape == (4, 6, 8)
 

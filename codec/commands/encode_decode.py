@@ -188,7 +188,7 @@ def decode(
         notice = notifier(quiet)
         image_type = output_format(suffix if streams.is_stream(output) else output.name)
         streams.check_destination(output, force, input)
-        from sdcodec.codec.image_codec import decode_image
+        from sdcodec.codec.image_decoding import decode_image
 
         image = decode_image(streams.read_bytes(input), notice=notice, **settings)
         data, mode = image_file_bytes(image, image_type, quality=output_quality, notice=notice)

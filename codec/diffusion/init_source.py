@@ -23,7 +23,7 @@ class InitSource:
 def read_init(path: str | Path) -> InitSource:
     """Read an img2img input: a .sdz file (recognised by its magic bytes) or any image file."""
     from sdcodec import bitstream
-    from sdcodec.codec.image_codec import read_file, read_latent
+    from sdcodec.codec.image_decoding import read_file, read_latent
     from sdcodec.codec.images import image_io
 
     data = read_file(path)

@@ -96,7 +96,7 @@ def upscale_file(
     from sdcodec import bitstream
     from sdcodec.codec.diffusion.generate import GeneratedImage
     from sdcodec.codec.diffusion.upscale import decode_larger
-    from sdcodec.codec.image_codec import read_file
+    from sdcodec.codec.image_decoding import read_file
 
     seed, path = _output(output, settings, force, image)
     is_sdz = read_file(image).startswith(bitstream.MAGIC)
@@ -155,7 +155,7 @@ def _pixels(image: Path, decoder: str | None, device: str, is_sdz: bool):
     """An image file's RGB pixels, or a .sdz decoded (without restoration) by ``decoder``."""
     from PIL import Image
 
-    from sdcodec.codec.image_codec import decode_image
+    from sdcodec.codec.image_decoding import decode_image
     from sdcodec.codec.images import image_io
 
     if is_sdz:

@@ -102,7 +102,7 @@ def upscale(
 
 def decode_larger(path: str | Path, scale: int, *, decoder: str | None = None, device: str = "auto", notice=None):
     """A .sdz decoded by its autoencoder (or ``decoder``) and then resized ``scale`` times with Lanczos."""
-    from sdcodec.codec.image_codec import decode_image
+    from sdcodec.codec.image_decoding import decode_image
 
     decoded = decode_image(path, model=decoder, restore_steps=0, device=device).convert("RGB")
     if notice is not None:

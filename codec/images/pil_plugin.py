@@ -101,7 +101,7 @@ class SdzImageFile(ImageFile.ImageFile):
 def _decode(data: bytes) -> Image.Image:
     """Decode with the configured model; every failure is an OSError (Pillow's convention) with one line."""
     from sdcodec.codec.errors import SdcodecError
-    from sdcodec.codec.image_codec import decode_image
+    from sdcodec.codec.image_decoding import decode_image
 
     chosen = settings()
     if chosen.model is None and chosen.decoder is None:
