@@ -88,13 +88,7 @@ def encode_latent_image(
     ``entropy_model`` is the payload's model id (None: the format's default, 1).
     """
     check_caption(caption)
-    chosen = [name for name, value in (("quality", quality), ("bpp", bpp), ("size", size)) if value is not None]
-    if len(chosen) > 1:
-        raise SdcodecError(f"give only one of quality, bpp and size (got {' and '.join(chosen)})")
-    if bpp is not None and not (bpp > 0 and math.isfinite(bpp)):
-        raise SdcodecError(f"bpp must be a positive number, got {bpp}")
-    if size is not None and size <= 0:
-        raise SdcodecError(f"size must be a positive number of bytes, got {size}")
+    _check_rate(quality, bpp, size)
     restorable = latent_space in RESTORABLE_SPACES
     fields = dict(
         latent_space=latent_space,
@@ -170,11 +164,7 @@ def encode_image(
     pixels = image_io.pad_to_multiple(image_io.to_tensor(loaded.rgb))
     with torch.inference_mode():
         latent = autoencoder.encode(pixels)[0]
-    metric = None
-    if effort == 1 and rdo_weight > 0:  # the quantizer shapes errors with the whole metric; its diagonal is the gains
-        metric = channel_weighting.channel_metric(autoencoder, latent, probes=channel_weighting.METRIC_PROBES)
-    gains = np.diag(metric) if metric is not None else channel_weighting.channel_gains(autoencoder, latent)
-    multipliers = channel_weighting.step_multipliers(gains)
+    metric, multipliers = _probe_decoder(autoencoder, latent, shaped=effort == 1 and rdo_weight > 0)
     alpha = alpha_plane.encode_alpha(loaded.alpha) if loaded.alpha is not None else None
     metadata = None
     if not strip_metadata:
@@ -198,6 +188,29 @@ def encode_image(
         latent = _refined(autoencoder, pixels, latent, refinement, fields, tune)
         return encode_latent_image(latent, **fields)
     return encode_latent_image(latent, **fields, rdo_weight=rdo_weight, channel_metric=metric)
+
+
+def _check_rate(quality: int | None, bpp: float | None, size: int | None) -> None:
+    """At most one rate setting, and a usable one (quality's range is checked where it maps to a step)."""
+    chosen = [name for name, value in (("quality", quality), ("bpp", bpp), ("size", size)) if value is not None]
+    if len(chosen) > 1:
+        raise SdcodecError(f"give only one of quality, bpp and size (got {' and '.join(chosen)})")
+    if bpp is not None and not (bpp > 0 and math.isfinite(bpp)):
+        raise SdcodecError(f"bpp must be a positive number, got {bpp}")
+    if size is not None and size <= 0:
+        raise SdcodecError(f"size must be a positive number of bytes, got {size}")
+
+
+def _probe_decoder(autoencoder, latent: torch.Tensor, *, shaped: bool) -> tuple[np.ndarray | None, tuple[int, ...]]:
+    """(channel metric or None, per-channel step multipliers) from the decoder's Jacobian probe.
+
+    Level 1's quantizer shapes errors with the whole metric (``shaped``); its diagonal is the gains.
+    """
+    metric = None
+    if shaped:
+        metric = channel_weighting.channel_metric(autoencoder, latent, probes=channel_weighting.METRIC_PROBES)
+    gains = np.diag(metric) if metric is not None else channel_weighting.channel_gains(autoencoder, latent)
+    return metric, channel_weighting.step_multipliers(gains)
 
 
 def _check_encode_options(effort: int, tune: str, caption: str) -> None:
