@@ -1,4 +1,4 @@
-"""An independent decoder of .sdz files (entropy model 1), written from bitstream/FORMAT.md alone.
+"""An independent decoder of .sdz files (entropy models 1 and 2), written from bitstream/FORMAT.md alone.
 
 It proves the document is complete: it imports nothing from the project (no codec, no bitstream,
 no constriction), only the standard library and numpy, and follows the page's section numbers.
@@ -383,6 +383,255 @@ def decode_model1(payload: bytes, shape: tuple[int, int, int]) -> np.ndarray:
     return np.array(values, dtype=np.int64).reshape(shape)
 
 
+# --- §6 entropy model 2 ---------------------------------------------------------------------
+
+
+def _model2_tables() -> tuple[list[int], list[int], list[int]]:
+    """§6.1: SQUASH (index x + 2048), STRETCH (index p >> 4) and RECIPROCALS, every step at 20 digits."""
+    ctx = Context(prec=20)
+    squash = []
+    for k in range(4097):
+        x = ctx.divide(Decimal(k - 2048), 256)
+        p = ctx.divide(Decimal(65536), ctx.add(1, ctx.exp(-x)))
+        squash.append(min(max(int(p.to_integral_value()), 32), 65504))
+    stretch = []
+    for k in range(4096):
+        p = ctx.divide(ctx.add(Decimal(k), Decimal("0.5")), 4096)
+        x = ctx.multiply(256, ctx.ln(ctx.divide(p, ctx.subtract(1, p))))
+        stretch.append(min(max(int(x.to_integral_value()), -2047), 2047))
+    reciprocals = [131072 // (2 * n + 3) for n in range(1024)]
+    return squash, stretch, reciprocals
+
+
+def _clamp(x: int, limit: int) -> int:
+    return min(max(x, -limit), limit)
+
+
+class _BinaryDecoder:
+    """§6.2."""
+
+    def __init__(self, payload: bytes):
+        self.data = payload
+        self.low, self.high, self.pos = 0, 0xFFFFFFFF, 4
+        self.x = 0
+        for k in range(4):
+            self.x = (self.x << 8) | self._byte(k)
+
+    def _byte(self, k: int) -> int:
+        return self.data[k] if k < len(self.data) else 255
+
+    def bit(self, p: int) -> int:
+        span = self.high - self.low
+        mid = self.low + (span >> 16) * p + (((span & 0xFFFF) * p) >> 16)
+        bit = 1 if self.x <= mid else 0
+        if bit:
+            self.high = mid
+        else:
+            self.low = mid + 1
+        while (self.low ^ self.high) & 0xFF000000 == 0:
+            self.x = ((self.x << 8) & 0xFFFFFFFF) | self._byte(self.pos)
+            self.pos += 1
+            self.low = (self.low << 8) & 0xFFFFFFFF
+            self.high = ((self.high << 8) & 0xFFFFFFFF) | 255
+        return bit
+
+    def field(self, n: int) -> int:
+        value = 0
+        for _ in range(n):
+            value = (value << 1) | self.bit(32768)
+        return value
+
+
+def _bits(n: int) -> int:
+    b = 0
+    while (1 << b) < n:
+        b += 1
+    return b
+
+
+def _update(state: int, bit: int, limit: int, reciprocals: list[int]) -> int:
+    """§6.7: a counter state (p << 10) | n after bit."""
+    n, p = state & 1023, state >> 10
+    p += (((bit << 22) - p) * reciprocals[n]) >> 16
+    if n < limit:
+        n += 1
+    return (p << 10) | n
+
+
+SPATIAL_OFFSETS = [(0, -1), (-1, 0), (-1, -1), (-1, 1), (0, -2), (-2, 0), (-2, 1), (-1, -2), (-1, 2), (-2, -1)]
+REFERENCE_OFFSETS = [(0, 0), (0, -1), (-1, 0), (0, 1), (1, 0), (-1, -1), (-1, 1), (1, -1), (1, 1), (0, -2), (0, 2)]
+REFERENCE_OFFSETS += [(-2, 0), (2, 0)]
+
+
+def decode_model2(payload: bytes, shape: tuple[int, int, int]) -> np.ndarray:
+    """§6: symbols (C, h, w) int64 of an entropy-model-2 payload."""
+    squash_table, stretch, reciprocals = _model2_tables()
+
+    def squash(x: int) -> int:
+        return squash_table[_clamp(x, 2047) + 2048]
+
+    def level(e: int) -> int:
+        a = abs(e)
+        v = 0 if a < 8 else (1 if a < 24 else (2 if a < 56 else 3))
+        return v if e >= 0 else -v
+
+    if not payload:
+        raise FormatError("Payload", "the model-2 payload is empty")
+    channels, h, w = shape
+    dec = _BinaryDecoder(payload)
+    # §6.3 channel order and references
+    left = list(range(channels))
+    order = [0] * channels
+    for k in range(channels - 1):
+        r = channels - k
+        index = dec.field(_bits(r))
+        if index >= r:
+            raise FormatError("Payload", "channel order index out of range")
+        order[k] = left[index]
+        left[index] = left[r - 1]
+    order[channels - 1] = left[0]
+    refs: dict[int, list[int]] = {order[0]: []}
+    for k in range(1, channels):
+        n = dec.field(3)
+        if n > min(k, 6):
+            raise FormatError("Payload", "too many references")
+        chosen = []
+        for _ in range(n):
+            t = dec.field(_bits(k))
+            if t >= k:
+                raise FormatError("Payload", "reference position out of range")
+            chosen.append(order[t])
+        refs[order[k]] = chosen
+
+    # planes V and E, zero-padded by 2
+    V = np.zeros((channels, h + 4, w + 4), dtype=np.int64)
+    E = np.zeros((channels, h + 4, w + 4), dtype=np.int64)
+    sizes = [256, 16 * channels, 196, 392, 224, 343, 196]
+    counters = [[1 << 31] * (16 * size) for size in sizes]
+    mixer = [[8192] * 8 for _ in range(64)]
+    apm = [[squash((k - 16) * 128) * 16 for k in range(33)] for _ in range(64)]
+    escape = [1 << 31] * 44
+    weights = [0] * 49
+    out = np.zeros(shape, dtype=np.int64)
+    end = len(payload) + 3
+    for k, c in enumerate(order):
+        rc = refs[c]
+        if k > 0:
+            weights[10:] = [0] * 39
+        for i in range(h):
+            for j in range(w):
+                y, x = i + 2, j + 2
+                # §6.4 prediction
+                f = [0] * 49
+                f[48] = 8
+                for m, (dy, dx) in enumerate(SPATIAL_OFFSETS):
+                    f[m] = int(V[c, y + dy, x + dx])
+                if rc:
+                    for m, (dy, dx) in enumerate(REFERENCE_OFFSETS):
+                        f[10 + m] = int(V[rc[0], y + dy, x + dx])
+                for r in range(2, len(rc) + 1):
+                    for m, (dy, dx) in enumerate(REFERENCE_OFFSETS[:5]):
+                        f[23 + 5 * (r - 2) + m] = int(V[rc[r - 1], y + dy, x + dx])
+                P = _clamp(sum(a * b for a, b in zip(weights, f)) >> 12, 32767 * 16)
+                norm = 64 + sum(a * a for a in f)
+                base = (P + 8) >> 4
+                frac = P - 16 * base + 8
+                quarter = frac >> 2
+                # §6.5 activity and levels
+                e_w, e_n = int(E[c, y, x - 1]), int(E[c, y - 1, x])
+                e_nw, e_ne = int(E[c, y - 1, x - 1]), int(E[c, y - 1, x + 1])
+                activity = 2 * abs(e_w) + 2 * abs(e_n) + abs(e_nw) + abs(e_ne)
+                e_r = e_r2 = 0
+                if rc:
+                    e_r = int(E[rc[0], y, x])
+                    activity += 2 * abs(e_r) + (abs(int(E[rc[0], y + 1, x])) + abs(int(E[rc[0], y, x + 1]))) // 2
+                if len(rc) > 1:
+                    e_r2 = int(E[rc[1], y, x])
+                    activity += abs(e_r2)
+                bucket, threshold = 0, 16
+                while bucket < 15 and activity >= threshold:
+                    bucket += 1
+                    threshold = (3 * threshold) >> 1
+                L = {name: level(e) + 3 for name, e in (("w", e_w), ("n", e_n), ("nw", e_nw), ("ne", e_ne))}
+                L["r"], L["r2"] = level(e_r) + 3, level(e_r2) + 3
+                cb = _clamp(base, 3) + 3
+                # §6.7 contexts
+                slots = [
+                    bucket * 16 + frac,
+                    c * 16 + bucket,
+                    (L["w"] * 7 + L["n"]) * 4 + quarter,
+                    (L["r"] * 7 + L["r2"]) * 8 + (bucket >> 1),
+                    (cb * 4 + quarter) * 8 + (bucket >> 1),
+                    (L["nw"] * 7 + L["ne"]) * 7 + L["r"],
+                    ((_clamp(f[0] - base, 3) + 3) * 7 + _clamp(f[1] - base, 3) + 3) * 4 + quarter,
+                ]
+                # §6.6 binarisation, §6.8 probabilities
+                place, sign, magnitude = 0, 0, 0
+                while True:
+                    row = min(place, 15)
+                    s = [stretch[counters[t][slots[t] * 16 + row] >> 20] for t in range(7)]
+                    s.append(256)
+                    m_set = row * 4 + (bucket >> 2)
+                    mw = mixer[m_set]
+                    d = _clamp(sum(a * b for a, b in zip(mw, s)) >> 16, 2047)
+                    p_mix = squash(d)
+                    q = (d + 2048) * 32
+                    lo, wt = q >> 12, q & 4095
+                    T = apm[m_set]
+                    p_apm = (T[lo] * (4096 - wt) + T[lo + 1] * wt) >> 16
+                    p = min(max((p_mix + 3 * p_apm) >> 2, 32), 65504)
+                    bit = dec.bit(p)
+                    err = ((bit << 16) - p_mix) * 48
+                    for m in range(8):
+                        mw[m] = _clamp(mw[m] + ((s[m] * err) >> 24), 1 << 24)
+                    for t in range(7):
+                        index = slots[t] * 16 + row
+                        counters[t][index] = _update(counters[t][index], bit, 30, reciprocals)
+                    nearer = lo if wt < 2048 else lo + 1
+                    T[nearer] += ((bit << 20) - T[nearer]) >> 6
+                    if place == 0:
+                        if bit == 0:
+                            break
+                    elif place == 1:
+                        sign = bit
+                    elif bit == 0:
+                        magnitude = place - 1
+                        break
+                    place += 1
+                    if place == 22:  # §6.9 escape
+                        n = 0
+                        while True:
+                            bit = dec.bit(min(max(escape[n] >> 16, 32), 65504))
+                            escape[n] = _update(escape[n], bit, 30, reciprocals)
+                            if bit == 0:
+                                break
+                            n += 1
+                            if n > 42:
+                                raise FormatError("Payload", "escape code too long")
+                        u = 1
+                        for _ in range(n):
+                            u = (u << 1) | dec.bit(32768)
+                        magnitude = 21 + u - 1
+                        break
+                r_value = 0 if place == 0 else (magnitude if sign else -magnitude)
+                v = base + r_value
+                if abs(v) > 1 << 40:
+                    raise FormatError("Payload", "decoded value out of range")
+                if dec.pos > end:
+                    raise FormatError("Payload", "coded data ends early")
+                out[c, i, j] = v
+                # §6.4 learning
+                t_err = _clamp(16 * v - P, (activity >> 2) + 1024)
+                V[c, y, x] = _clamp((P + t_err + 8) >> 4, 32767)
+                E[c, y, x] = _clamp(t_err, 32767)
+                g = (t_err << 21) // norm
+                for m in range(49):
+                    weights[m] = _clamp(weights[m] + ((g * f[m]) >> 12), 1 << 22)
+    if dec.field(16) != 0xA53C or dec.pos != end:
+        raise FormatError("Payload", "bad end marker or data left over")
+    return out
+
+
 # --- the whole file -------------------------------------------------------------------------
 
 
@@ -390,9 +639,8 @@ def decode_file(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[dict
     header = parse_container(data, max_pixels)
     if header["entropy_model"] not in (1, 2):
         raise FormatError("FieldRange", f"unknown entropy model {header['entropy_model']}")
-    if header["entropy_model"] != 1:
-        raise NotImplementedError("entropy model 2 is not documented yet (FORMAT.md §6)")
-    symbols = decode_model1(header["payload"], header["latent_shape"])
+    decode = decode_model1 if header["entropy_model"] == 1 else decode_model2
+    symbols = decode(header["payload"], header["latent_shape"])
     if header["alpha"] is not None:
         header["alpha_kind"] = check_alpha_plane(header["alpha"], header["width"], header["height"])
     return header, symbols, dequantize(symbols, header)

@@ -23,6 +23,7 @@ import format_reference_decoder as ref  # noqa: E402
 VECTORS = HERE / "vectors"
 TABLE = json.loads((VECTORS / "vectors.json").read_text())
 MODEL_1 = sorted(name for name, entry in TABLE.items() if entry.get("entropy_model", 1) == 1)
+MODEL_2 = sorted(name for name, entry in TABLE.items() if entry.get("entropy_model", 1) == 2)
 
 
 def _digest(array: np.ndarray, dtype) -> str:
@@ -39,14 +40,19 @@ def test_every_model_1_vector_is_covered():
     assert not any(name.startswith("m2-") for name in MODEL_1)
 
 
-@pytest.mark.parametrize("name", MODEL_1)
+def test_every_model_2_vector_is_covered():
+    on_disk = sorted(path.stem for path in VECTORS.glob("m2-*.sdz"))
+    assert len(MODEL_2) >= 7 and MODEL_2 == on_disk
+
+
+@pytest.mark.parametrize("name", MODEL_1 + MODEL_2)
 def test_reference_decoder_matches_the_golden_vector(name):
     expected = TABLE[name]
     data = (VECTORS / f"{name}.sdz").read_bytes()
     assert hashlib.sha256(data).hexdigest() == expected["file_sha256"]
     header, symbols, latent = ref.decode_file(data)
     assert header["latent_space"] == expected["latent_space"]
-    assert header["entropy_model"] == 1
+    assert header["entropy_model"] == expected.get("entropy_model", 1)
     assert list(header["latent_shape"]) == expected["latent_shape"] == list(symbols.shape)
     assert symbols.dtype == np.int64 and latent.dtype == np.float32
     assert _digest(symbols, "<i8") == expected["symbols_sha256"]
@@ -121,3 +127,12 @@ def test_payload_ending_in_a_zero_word_is_rejected():
     payload = header["payload"] + b"\x00\x00\x00\x00"
     with pytest.raises(ref.FormatError, match="zero word"):
         ref.decode_model1(payload, header["latent_shape"])
+
+
+@pytest.mark.parametrize("cut", [lambda p: p[:-1], lambda p: p + b"\x00", lambda p: b""])
+def test_reference_decoder_rejects_a_cut_or_padded_model_2_payload(cut):
+    header = ref.parse_container((VECTORS / "m2-raw-4x8x8.sdz").read_bytes())
+    assert header["entropy_model"] == 2
+    with pytest.raises(ref.FormatError) as caught:
+        ref.decode_model2(cut(header["payload"]), header["latent_shape"])
+    assert caught.value.kind == "Payload"
