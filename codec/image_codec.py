@@ -43,7 +43,7 @@ def quality_to_step(quality: int) -> float:
     return _STEP_AT_Q1 * 2.0 ** (-(quality - 1) / _QUALITY_PER_OCTAVE)
 
 
-def _silent(message: str) -> None:
+def silent(message: str) -> None:
     pass
 
 
@@ -132,7 +132,7 @@ def encode_image(
     size: int | None = None,
     caption: str = "",
     device: str = "auto",
-    notice: Notice = _silent,
+    notice: Notice = silent,
     max_pixels: int = bitstream.DEFAULT_MAX_PIXELS,
     effort: int = DEFAULT_EFFORT,
     tune: str = "psnr",

@@ -18,7 +18,7 @@ from sdcodec import bitstream
 from sdcodec.codec import autoencoders, model_specs
 from sdcodec.codec.coding import latent_coder
 from sdcodec.codec.errors import LatentSpaceMismatch, SdcodecError
-from sdcodec.codec.image_codec import RESTORABLE_SPACES, Notice, _silent
+from sdcodec.codec.image_codec import RESTORABLE_SPACES, Notice, silent
 from sdcodec.codec.images import alpha_plane, image_io, image_metadata
 
 
@@ -84,7 +84,7 @@ def decode_image(
     restore_steps: int | None = None,
     consistency: bool = True,
     device: str = "auto",
-    notice: Notice = _silent,
+    notice: Notice = silent,
     max_pixels: int = bitstream.DEFAULT_MAX_PIXELS,
 ) -> Image.Image:
     """Decode a .sdz file (its bytes, or a path) to a PIL image (RGB, or RGBA when the file kept an alpha plane).

@@ -178,13 +178,13 @@ def shape_errors(
     channels = q.shape[0]
     x = scaled.reshape(channels, -1)
     chosen = q.reshape(channels, -1).copy()
-    contexts = context.reshape(channels, -1) * (RDO_MAGNITUDE_CAP + 1)
+    contexts = context.reshape(channels, -1)
 
     def reconstruction(v):
         return np.sign(v) * np.maximum(np.abs(v) - shrink, 0)
 
     def bits(c, v):
-        return costs[c][contexts[c] + np.minimum(np.abs(v), RDO_MAGNITUDE_CAP)] + (v != 0)
+        return symbol_bits(costs[c : c + 1], v[None], contexts[c : c + 1])[0]
 
     errors = x - reconstruction(chosen)
     gradient = metric @ errors  # half the gradient of e^T M e

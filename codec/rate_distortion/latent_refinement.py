@@ -36,8 +36,8 @@ import torch
 from sdcodec.codec.rate_distortion.distortion import make_distortion
 
 TILE = 96  # latent positions per tile side (768 pixels)
-ADAM_EPS = 1e-8  # torch's default, scaled with the loss (``_loss_scale``)
 MARGIN = 8  # latent positions of context around a tile, decoded but not refined or scored
+ADAM_EPS = 1e-8  # torch's default, scaled with the loss (``_loss_scale``)
 
 
 @dataclass(frozen=True)
