@@ -11,13 +11,11 @@ encoding and decoding through the public API on the chosen device. A full compar
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 from PIL import Image
 
-from sdcodec.benchmarks.bench_encoder import SHARED
-from sdcodec.benchmarks.metrics import ms_ssim, psnr
+from sdcodec.benchmarks.bench_encoder import SHARED, measure_point
 
 
 def main() -> None:
@@ -37,15 +35,12 @@ def main() -> None:
         for quality in map(int, args.qualities.split(",")):
             for effort in map(int, args.efforts.split(",")):
                 for tune in args.tunes.split(",") if effort > 1 else ["psnr"]:
-                    start = time.perf_counter()
-                    data = sdcodec.encode_image(
-                        str(path), model=spec, quality=quality, device=args.device, effort=effort, tune=tune
+                    point = measure_point(
+                        sdcodec, path, reference, spec, args.device, quality=quality, effort=effort, tune=tune
                     )
-                    seconds = time.perf_counter() - start
-                    decoded = np.asarray(sdcodec.decode_image(data, model=spec, device=args.device).convert("RGB"))
                     print(
-                        f"{name} q{quality} effort {effort} {tune}: {8 * len(data) / reference[..., 0].size:.4f} bpp "
-                        f"{psnr(reference, decoded):.2f} dB ms-ssim {ms_ssim(reference, decoded)[0]:.4f} {seconds:.2f} s",
+                        f"{name} q{quality} effort {effort} {tune}: {point['bpp']:.4f} bpp {point['psnr']:.2f} dB "
+                        f"ms-ssim {point['ms_ssim']:.4f} {point['encode_s']:.2f} s",
                         flush=True,
                     )
 

@@ -76,13 +76,28 @@ def load_api(code: Path | None):
     return codec
 
 
+def measure_point(codec, image_path: Path, reference: np.ndarray, spec: str, device: str, **options) -> dict:
+    """Encode (timed) and decode one image through the API; its quality, bpp, PSNR, MS-SSIM and encode seconds."""
+    from sdcodec.benchmarks.metrics import ms_ssim, psnr
+
+    start = time.perf_counter()
+    data = codec.encode_image(str(image_path), model=spec, device=device, **options)
+    seconds = time.perf_counter() - start
+    decoded = np.asarray(codec.decode_image(data, model=spec, device=device).convert("RGB"))
+    return {
+        "quality": options.get("quality"),
+        "bpp": 8 * len(data) / reference[..., 0].size,
+        "psnr": psnr(reference, decoded),
+        "ms_ssim": ms_ssim(reference, decoded)[0],
+        "encode_s": seconds,
+    }
+
+
 def run(
     label: str, options: dict, images: int, code: Path | None, shard: str = "", first: int = 0, device: str = "cpu"
 ) -> None:
     import torch
     from PIL import Image
-
-    from sdcodec.benchmarks.metrics import ms_ssim, psnr
 
     codec = load_api(code)
 
@@ -102,19 +117,7 @@ def run(
         reference = np.asarray(Image.open(image_path).convert("RGB"))
         points = []
         for quality in QUALITIES:
-            start = time.perf_counter()
-            data = codec.encode_image(str(image_path), model=spec, quality=quality, device=device, **options)
-            seconds = time.perf_counter() - start
-            decoded = np.asarray(codec.decode_image(data, model=spec, device=device).convert("RGB"))
-            points.append(
-                {
-                    "quality": quality,
-                    "bpp": 8 * len(data) / reference[..., 0].size,
-                    "psnr": psnr(reference, decoded),
-                    "ms_ssim": ms_ssim(reference, decoded)[0],
-                    "encode_s": seconds,
-                }
-            )
+            points.append(measure_point(codec, image_path, reference, spec, device, quality=quality, **options))
         results["images"][image_path.stem] = points
         CACHE.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(results, indent=1))
