@@ -147,6 +147,15 @@ class Lpips:
             return float(self.model(to_tensor(reference), to_tensor(distorted)).item())
 
 
+def _hub_checkpoint(hub_dir: str | Path | None, filename: str) -> Path:
+    """Where torchvision keeps an ImageNet checkpoint: torch hub's cache (``hub_dir``, default ``torch.hub.get_dir()``)."""
+    if hub_dir is None:
+        import torch
+
+        hub_dir = torch.hub.get_dir()
+    return Path(hub_dir) / "checkpoints" / filename
+
+
 def load_lpips(hub_dir: str | Path | None = None) -> tuple[Lpips | None, str | None]:
     """Return (metric, None) when LPIPS can run offline with real weights, else (None, reason).
 
@@ -157,11 +166,7 @@ def load_lpips(hub_dir: str | Path | None = None) -> tuple[Lpips | None, str | N
         import lpips
     except ImportError as exc:
         return None, f"the lpips package is not installed ({exc}); pip install lpips"
-    if hub_dir is None:
-        import torch
-
-        hub_dir = torch.hub.get_dir()
-    weights = Path(hub_dir) / "checkpoints" / ALEXNET_WEIGHTS_FILE
+    weights = _hub_checkpoint(hub_dir, ALEXNET_WEIGHTS_FILE)
     if not weights.is_file():
         return None, f"AlexNet ImageNet weights not found at {weights} (torchvision would download them)"
     try:
@@ -181,11 +186,7 @@ def load_dists(hub_dir: str | Path | None = None) -> tuple[Lpips | None, str | N
         from DISTS_pytorch import DISTS
     except ImportError as exc:
         return None, f"the DISTS_pytorch package is not installed ({exc}); pip install dists-pytorch"
-    if hub_dir is None:
-        import torch
-
-        hub_dir = torch.hub.get_dir()
-    weights = Path(hub_dir) / "checkpoints" / VGG16_WEIGHTS_FILE
+    weights = _hub_checkpoint(hub_dir, VGG16_WEIGHTS_FILE)
     if not weights.is_file():
         return None, f"VGG16 ImageNet weights not found at {weights} (torchvision would download them)"
     try:
