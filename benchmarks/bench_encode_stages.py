@@ -97,7 +97,7 @@ def main() -> None:
 DEFAULT = "shaped, model 2 (level 1)"
 CODERS = {  # encode_latent_image keywords of each quantizer and coder ("shaped": the metric's steps and metric)
     DEFAULT: dict(
-        rdo_weight=image_codec.DEFAULT_RDO_WEIGHT, entropy_model=image_codec.EFFORT1_ENTROPY_MODEL, shaped=True
+        rdo_weight=image_codec.DEFAULT_RDO_WEIGHT, entropy_model=image_codec.DEFAULT_ENTROPY_MODEL, shaped=True
     ),
     "rdoq (previous level 1)": dict(rdo_weight=image_codec.DEFAULT_RDO_WEIGHT, entropy_model=1),
     "rounding (model 1)": dict(rdo_weight=0.0, entropy_model=1),

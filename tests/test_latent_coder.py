@@ -118,6 +118,16 @@ def test_reconstruction_is_better_than_bin_centre_on_peaked_data():
     assert sdz.recon_offset > 0 and ours < centre
 
 
+def test_a_chosen_reconstruction_offset_is_stored_and_decoded_at():
+    latent = np.random.default_rng(3).laplace(scale=0.5, size=(4, 32, 32)).astype(np.float32)
+    centred = encode_latent(latent, step=1.0, recon_offset=0)
+    q, sdz = read_symbols(centred)
+    assert sdz.recon_offset == 0
+    np.testing.assert_array_equal(decode_latent(centred), q.astype(np.float32))
+    with pytest.raises(ValueError, match="reconstruction offset"):
+        encode_latent(latent, step=1.0, recon_offset=32)
+
+
 def test_same_input_same_bytes_in_another_process(tmp_path):
     latent = correlated_latent((4, 24, 20), seed=5)
     np.save(tmp_path / "latent.npy", latent)

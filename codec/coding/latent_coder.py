@@ -68,7 +68,7 @@ def _encode_at(latent: np.ndarray, step_code: int, fields: dict) -> EncodedLaten
         height=fields.get("height") or 8 * h,
         latent_shape=(c, h, w),
         step_code=step_code,
-        recon_offset=best_recon_offset(latent, q, steps),
+        recon_offset=_recon_offset(latent, q, steps, fields.get("recon_offset")),
         channel_steps=multipliers,
         entropy_model=entropy_model,
         payload=payload,
@@ -80,6 +80,17 @@ def _encode_at(latent: np.ndarray, step_code: int, fields: dict) -> EncodedLaten
         metadata=fields.get("metadata"),
     )
     return EncodedLatent(bitstream.write_sdz(sdz), step, ideal_bits, len(payload))
+
+
+def _recon_offset(latent: np.ndarray, q: np.ndarray, steps: np.ndarray, chosen: int | None) -> int:
+    """The caller's reconstruction offset, or the mean in-bin offset of the symbols (``best_recon_offset``)."""
+    if chosen is None:
+        return best_recon_offset(latent, q, steps)
+    if not 0 <= chosen < bitstream.container.RECON_OFFSET_SCALE // 2:
+        raise ValueError(
+            f"reconstruction offset must be between 0 and {bitstream.container.RECON_OFFSET_SCALE // 2 - 1}"
+        )
+    return chosen
 
 
 def encode_latent_detailed(
@@ -109,7 +120,8 @@ def encode_latent(latent, *, step: float | None = None, max_bytes: int | None = 
     ``rdo_weight`` (default 0: plain rounding) lets the encoder move a symbol one step towards
     zero where the bits saved outweigh the error added (``quantizer.rdo_quantize``), and with
     ``channel_metric`` (C, C) also shapes the errors across channels; the format and every decoder
-    are unchanged.
+    are unchanged. ``recon_offset`` (1/64 steps towards zero) fixes the reconstruction points
+    instead of fitting them to the latent (a searched latent was measured at the bin centres: 0).
     """
     return encode_latent_detailed(latent, step=step, max_bytes=max_bytes, **fields).data
 
