@@ -1,9 +1,10 @@
 """BD-rate of an encoder setting against a baseline run, on Kodak with TAEF2.
 
-    python -m sdcodec.benchmarks.bench_encoder --label new [--option effort=2] [--code DIR] [--images 24] [--first 0] [--shard 0/2] [--device cuda]
+    python -m sdcodec.benchmarks.bench_encoder --label new [--option effort=2] [--code DIR] [--images 24] [--first 0] [--shard 0/2] [--device cuda] [--qualities 20,30,40,50]
     python -m sdcodec.benchmarks.bench_encoder --compare baseline new
 
-Each run encodes every image at four qualities through the public API (``encode_image`` then
+Each run encodes every image at four qualities (``--qualities``: a searching level reaches a
+level-1 curve's qualities at lower settings, so its curve needs lower ones to overlap) through the public API (``encode_image`` then
 ``decode_image``, exactly what ``sdcodec encode``/``decode`` do), records bpp, PSNR, MS-SSIM and
 the encode seconds, and writes ``benchmarks/cache/encoder-<label>.json`` (resumable: images
 already measured under the label, in any of its files, are skipped). ``--code DIR`` imports the API from another checkout, e.g. a git
@@ -94,7 +95,14 @@ def measure_point(codec, image_path: Path, reference: np.ndarray, spec: str, dev
 
 
 def run(
-    label: str, options: dict, images: int, code: Path | None, shard: str = "", first: int = 0, device: str = "cpu"
+    label: str,
+    options: dict,
+    images: int,
+    code: Path | None,
+    shard: str = "",
+    first: int = 0,
+    device: str = "cpu",
+    qualities: tuple[int, ...] = QUALITIES,
 ) -> None:
     import torch
     from PIL import Image
@@ -116,7 +124,7 @@ def run(
             continue
         reference = np.asarray(Image.open(image_path).convert("RGB"))
         points = []
-        for quality in QUALITIES:
+        for quality in qualities:
             points.append(measure_point(codec, image_path, reference, spec, device, quality=quality, **options))
         results["images"][image_path.stem] = points
         CACHE.mkdir(parents=True, exist_ok=True)
@@ -134,8 +142,13 @@ def compare(anchor_label: str, test_label: str) -> None:
 
     anchor, test = _load(anchor_label), _load(test_label)
     common = sorted(set(anchor) & set(test))
+    qualities = {
+        label: sorted({p["quality"] for n in common for p in run[n]})
+        for label, run in (("anchor", anchor), ("test", test))
+    }
     print(
-        f"BD-rate of {test_label} against {anchor_label} on {len(common)} Kodak images (TAEF2, qualities {QUALITIES}):"
+        f"BD-rate of {test_label} against {anchor_label} on {len(common)} Kodak images "
+        f"(TAEF2, qualities {qualities['anchor']} and {qualities['test']}):"
     )
     for metric in ("psnr", "ms_ssim"):
         values = []
@@ -147,11 +160,12 @@ def compare(anchor_label: str, test_label: str) -> None:
             if value is not None:
                 values.append(value)
         if not values:
-            print(f"  {metric}: no image measured by both runs")
+            print(f"  {metric}: no image where both runs' curves overlap")
             continue
         print(
             f"  {metric}: mean {np.mean(values):+.2f}%  (median {np.median(values):+.2f}%, "
-            f"range {min(values):+.1f}% .. {max(values):+.1f}%, {len(values)} images)"
+            f"range {min(values):+.1f}% .. {max(values):+.1f}%, {len(values)} images"
+            + (f"; {len(common) - len(values)} without overlap left out)" if len(values) < len(common) else ")")
         )
     if not common:
         return
@@ -174,12 +188,15 @@ def main() -> None:
     parser.add_argument(
         "--device", default="cpu", help="where encode and decode run (cpu, cuda); compare runs of one device"
     )
+    parser.add_argument("--qualities", default=",".join(map(str, QUALITIES)), help="comma-separated quality settings")
     parser.add_argument("--compare", nargs=2, metavar=("ANCHOR", "TEST"))
     args = parser.parse_args()
     if args.compare:
         compare(*args.compare)
     else:
-        run(args.label, _parse_options(args.option), args.images, args.code, args.shard, args.first, args.device)
+        qualities = tuple(int(q) for q in args.qualities.split(","))
+        options = _parse_options(args.option)
+        run(args.label, options, args.images, args.code, args.shard, args.first, args.device, qualities)
 
 
 if __name__ == "__main__":
