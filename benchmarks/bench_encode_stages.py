@@ -3,11 +3,12 @@
     python -m benchmarks.bench_encode_stages [--images 6]
 
 Times each stage of ``encode_image`` (effort 1) on Kodak images with TAEF2, in one process so the
-shares are ratios measured side by side: image load and padding, the encoder forward, the decoder
-probe (the channel gains alone, 2 probes, as the previous level 1 ran it, and the whole channel
-metric, 8 probes, as level 1 runs it now), and quantization plus entropy coding at quality 50 and
+shares are ratios measured side by side: image load and padding, the encoder forward, the decoder's
+channel metric (the model's, read from its disk cache, as level 1 runs it now; the image's own,
+32 probes, as the previous level 1 ran it), and quantization plus entropy coding at quality 50 and
 the rate search of ``--bpp 0.5``, each with level 1's quantizer and coder (RDOQ, error shaping,
-entropy model 2), the previous level 1's (RDOQ, model 1) and plain rounding (model 1).
+entropy model 2), the previous level 1's (the same with the image's metric), RDOQ alone (model 1)
+and plain rounding (model 1). The one-time measurement of the model's metric is printed apart.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import torch
 from sdcodec.codec import autoencoders as models
 from sdcodec.codec import image_codec
 from sdcodec.codec.images import image_io
-from sdcodec.codec.rate_distortion import channel_weighting
+from sdcodec.codec.rate_distortion import channel_weighting, model_metric
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
@@ -44,29 +45,30 @@ def main() -> None:
 
     warm = np.random.default_rng(0).laplace(size=(32, 16, 16))
     for fields in CODERS.values():  # compile the coders (numba) before anything is timed
-        fields = {key: value for key, value in fields.items() if key != "shaped"}
+        fields = {key: value for key, value in fields.items() if key not in ("metric", "shaped")}
         image_codec.encode_latent_image(warm, latent_space="raw", width=128, height=128, quality=50, **fields)
+    start = time.perf_counter()
+    metric = model_metric.measure_model_metric(autoencoder)
+    print(f"model metric measured in {time.perf_counter() - start:.2f} s (once per model, then cached)")
+    model_metric._write(model_metric.cache_file(model_metric.weights_digest(autoencoder)), metric)
     for path in paths:
         loaded = timed("load + pad", lambda: image_io.load_image(path))
         pixels = timed("load + pad", lambda: image_io.pad_to_multiple(image_io.to_tensor(loaded.rgb)))
         with torch.inference_mode():
             latent = timed("encoder forward", lambda: autoencoder.encode(pixels)[0])
-        multipliers = timed(
-            "probe (gains)",
-            lambda: channel_weighting.step_multipliers(channel_weighting.channel_gains(autoencoder, latent)),
+        model_metric._IN_PROCESS.clear()  # as in a new process: hash the weights, read the cache
+        cached = timed("model metric (cache)", lambda: model_metric.model_metric(autoencoder))
+        image_metric = timed(
+            "probe (32-probe metric, previous level 1)",
+            lambda: channel_weighting.channel_metric(autoencoder, latent, probes=32),
         )
-        metric = timed(
-            "probe (metric)",
-            lambda: channel_weighting.channel_metric(autoencoder, latent, probes=channel_weighting.METRIC_PROBES),
-        )
-        shaped_multipliers = channel_weighting.step_multipliers(np.diag(metric))
+        metrics = {"model": cached, "image": image_metric}
         size = dict(latent_space=autoencoder.latent_space, width=loaded.width, height=loaded.height)
         for coder, fields in CODERS.items():
             fields = dict(fields, **size)
-            if fields.pop("shaped", False):
-                fields.update(channel_steps=shaped_multipliers, channel_metric=metric)
-            else:
-                fields.update(channel_steps=multipliers)
+            metric = metrics[fields.pop("metric", "model")]
+            fields.update(channel_steps=channel_weighting.step_multipliers(np.diag(metric)))
+            fields.update(channel_metric=metric if fields.pop("shaped", True) else None)
             for rate_name, rate in RATES.items():
                 timed(f"{rate_name}, {coder}", lambda: image_codec.encode_latent_image(latent, **rate, **fields))
     mean = {name: float(np.mean(values)) for name, values in stages.items()}
@@ -78,11 +80,14 @@ def main() -> None:
     base = mean["load + pad"] + forward
 
     def total(rate_name, coder):
-        probe = mean["probe (metric)"] if CODERS[coder].get("shaped") else mean["probe (gains)"]
+        probe = {
+            "model": mean["model metric (cache)"],
+            "image": mean["probe (32-probe metric, previous level 1)"],
+        }[CODERS[coder].get("metric", "model")]
         return base + probe + mean[f"{rate_name}, {coder}"]
 
     for rate_name in RATES:
-        for coder in ("rdoq (previous level 1)", "rounding (model 1)"):
+        for coder in list(CODERS)[1:]:
             print(
                 f"level 1 encode with {rate_name}: {DEFAULT} against {coder}: "
                 f"{total(rate_name, DEFAULT) / total(rate_name, coder):.3f}x"
@@ -95,12 +100,14 @@ def main() -> None:
 
 
 DEFAULT = "shaped, model 2 (level 1)"
-CODERS = {  # encode_latent_image keywords of each quantizer and coder ("shaped": the metric's steps and metric)
-    DEFAULT: dict(
-        rdo_weight=image_codec.DEFAULT_RDO_WEIGHT, entropy_model=image_codec.DEFAULT_ENTROPY_MODEL, shaped=True
-    ),
-    "rdoq (previous level 1)": dict(rdo_weight=image_codec.DEFAULT_RDO_WEIGHT, entropy_model=1),
-    "rounding (model 1)": dict(rdo_weight=0.0, entropy_model=1),
+LEVEL1 = dict(rdo_weight=image_codec.DEFAULT_RDO_WEIGHT, entropy_model=image_codec.DEFAULT_ENTROPY_MODEL)
+# encode_latent_image keywords of each quantizer and coder; "metric": where the channel metric comes from
+# (the model's, cached, unless "image": the previous level 1's 32-probe one), "shaped": whether errors are shaped with it
+CODERS = {
+    DEFAULT: dict(LEVEL1, metric="model"),
+    "32-probe metric (previous level 1)": dict(LEVEL1, metric="image"),
+    "rdoq, model 1": dict(rdo_weight=image_codec.DEFAULT_RDO_WEIGHT, entropy_model=1, shaped=False),
+    "rounding (model 1)": dict(rdo_weight=0.0, entropy_model=1, shaped=False),
 }
 RATES = {"quality 50": dict(quality=50), "--bpp 0.5": dict(bpp=0.5)}
 

@@ -18,7 +18,7 @@ from sdcodec.codec import autoencoders
 from sdcodec.codec.coding import latent_coder
 from sdcodec.codec.errors import SdcodecError
 from sdcodec.codec.images import alpha_plane, image_io, image_metadata
-from sdcodec.codec.rate_distortion import channel_weighting, latent_refinement
+from sdcodec.codec.rate_distortion import channel_weighting, latent_refinement, model_metric
 from sdcodec.codec.rate_distortion.distortion import check_tune
 
 Notice = Callable[[str], None]
@@ -167,7 +167,7 @@ def encode_image(
     pixels = image_io.pad_to_multiple(image_io.to_tensor(loaded.rgb))
     with torch.inference_mode():
         latent = autoencoder.encode(pixels)[0]
-    metric, multipliers = _probe_decoder(autoencoder, latent, shaped=effort == 1 and rdo_weight > 0)
+    metric, multipliers = _decoder_metric(autoencoder, shaped=effort == 1 and rdo_weight > 0)
     alpha = alpha_plane.encode_alpha(loaded.alpha) if loaded.alpha is not None else None
     metadata = None
     if not strip_metadata:
@@ -206,16 +206,14 @@ def _check_rate(quality: int | None, bpp: float | None, size: int | None) -> Non
         raise SdcodecError(f"size must be a positive number of bytes, got {size}")
 
 
-def _probe_decoder(autoencoder, latent: torch.Tensor, *, shaped: bool) -> tuple[np.ndarray | None, tuple[int, ...]]:
-    """(channel metric or None, per-channel step multipliers) from the decoder's Jacobian probe.
+def _decoder_metric(autoencoder, *, shaped: bool) -> tuple[np.ndarray | None, tuple[int, ...]]:
+    """(channel metric or None, per-channel step multipliers) from the model's channel metric.
 
-    Level 1's quantizer shapes errors with the whole metric (``shaped``); its diagonal is the gains.
+    The multipliers come from its diagonal (the channel gains); level 1's quantizer (``shaped``)
+    also shapes errors with the whole metric. Measured once per model and cached (``model_metric``).
     """
-    metric = None
-    if shaped:
-        metric = channel_weighting.channel_metric(autoencoder, latent, probes=channel_weighting.METRIC_PROBES)
-    gains = np.diag(metric) if metric is not None else channel_weighting.channel_gains(autoencoder, latent)
-    return metric, channel_weighting.step_multipliers(gains)
+    metric = model_metric.model_metric(autoencoder)
+    return (metric if shaped else None), channel_weighting.step_multipliers(np.diag(metric))
 
 
 def _check_encode_options(effort: int, tune: str, caption: str) -> None:

@@ -34,6 +34,21 @@ def one_torch_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory):
+    """The suite's own ``XDG_CACHE_HOME`` (per-model channel correlations, model hashes), never the user's;
+    subprocesses inherit it, so a model's correlations are measured once per test worker."""
+    import os
+
+    previous = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = previous
+
+
 @pytest.fixture(scope="session")
 def tiny_vae_dir(tmp_path_factory) -> Path:
     from tiny_sd import make_tiny_vae

@@ -106,7 +106,7 @@ def test_a_metric_of_the_wrong_size_is_refused():
 
 
 def test_on_taef2_the_shaped_symbols_cost_less_with_the_real_coder(taef2_spec, kodak_dir):
-    """A real TAEF2 latent and the decoder's own metric: e^T M e + lambda * (the real coder's bits)
+    """A real TAEF2 latent and level 1's metric (the model's): e^T M e + lambda * (the real coder's bits)
     is lower for the shaped symbols than for rounding and for diagonal RDOQ, at three qualities."""
     from PIL import Image
 
@@ -114,13 +114,13 @@ def test_on_taef2_the_shaped_symbols_cost_less_with_the_real_coder(taef2_spec, k
     from sdcodec.codec.coding.symbol_coder import ENTROPY_MODEL_ID, encode_symbols
     from sdcodec.codec.image_codec import quality_to_step
     from sdcodec.codec.images import image_io
-    from sdcodec.codec.rate_distortion import channel_weighting
+    from sdcodec.codec.rate_distortion import channel_weighting, model_metric
 
     autoencoder = autoencoders.load_autoencoder(taef2_spec, device="cpu")
     image = np.asarray(Image.open(kodak_dir / "kodim05.png").convert("RGB"))[128:320, 256:448]
     with torch.inference_mode():
         latent = autoencoder.encode(image_io.to_tensor(image))[0]
-    metric = channel_weighting.channel_metric(autoencoder, latent, probes=channel_weighting.METRIC_PROBES)
+    metric = model_metric.model_metric(autoencoder)  # level 1's
     off_diagonal = metric / np.sqrt(np.outer(np.diag(metric), np.diag(metric))) - np.eye(len(metric))
     assert np.abs(off_diagonal).max() > 0.3  # the decoder does couple channels
     latent = latent.double().numpy()

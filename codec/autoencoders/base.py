@@ -36,6 +36,10 @@ class Autoencoder(Protocol):
         """``decode`` of a small latent (no tiling) that autograd can differentiate w.r.t. the latent."""
         ...
 
+    def weight_modules(self) -> tuple[torch.nn.Module, ...]:
+        """The modules holding every weight (encoder and decoder), e.g. to key a per-model cache."""
+        ...
+
 
 def compute_dtype(device: torch.device) -> torch.dtype:
     """fp16 on GPUs (CUDA, MPS), fp32 on CPU."""

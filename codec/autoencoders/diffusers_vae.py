@@ -84,6 +84,9 @@ class DiffusersVAE:
         unscaled = latent.to(self.device, self.dtype) / self.scaling_factor + self.shift_factor
         return ((self.vae.decode(unscaled).sample.float() + 1) / 2).clamp(0, 1)
 
+    def weight_modules(self) -> tuple[nn.Module, ...]:
+        return (self.vae,)
+
     def __repr__(self) -> str:
         return f"DiffusersVAE({self.name!r}, space={self.latent_space}, device={self.device})"
 

@@ -198,5 +198,8 @@ class TinyAutoencoder:
         check_latent(latent, self.latent_channels, self.name)
         return self.decoder(latent.to(self.device, self.dtype)).float().clamp(0, 1)
 
+    def weight_modules(self) -> tuple[nn.Module, ...]:
+        return (self.encoder, self.decoder)
+
     def __repr__(self) -> str:
         return f"TinyAutoencoder({self.name!r}, space={self.latent_space}, device={self.device})"

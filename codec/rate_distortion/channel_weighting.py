@@ -7,7 +7,8 @@ proportional to 1 / sqrt(gain_c).
 
 The gain of channel c is the pixel MSE caused by a unit of noise variance in that channel, i.e.
 ``||J_c||_F^2 / P`` for the decoder's Jacobian block J_c (P pixel values). It is measured on a
-central crop of the image's own latent with Hutchinson's estimator: for random pixel-space
+central crop of a latent (the encoder measures it once per model on four photographs:
+``model_metric``) with Hutchinson's estimator: for random pixel-space
 vectors r, ``E ||J_c^T r||^2 = ||J_c||_F^2``, and one backward pass gives ``J^T r`` for every
 channel at once. The decoder is not linear over a quantization bin, so the Jacobian is taken at
 ``POINTS`` noisy copies of the crop (noise of about a quantization error) and averaged: at the
@@ -24,7 +25,6 @@ from sdcodec.bitstream.container import CHANNEL_STEP_ONE
 
 PROBE_SIDE = 12  # latent positions per side of the probed crop (96 x 96 pixels)
 PROBES = 2  # random vectors of Hutchinson's estimator per point (enough for the gains)
-METRIC_PROBES = 32  # for the whole channel metric: its off-diagonal entries are smaller, so noisier (8: +1.4% BD-rate)
 POINTS = 1  # noisy copies of the crop the Jacobian is taken at
 PROBE_STD = 0.3  # their noise, in latent units: about the quantization error of a mid-rate step
 MULTIPLIER_RANGE = (4, 64)  # steps between 1/4 and 4 times the base step
