@@ -77,12 +77,12 @@ def load_api(code: Path | None):
     return codec
 
 
-def measure_point(codec, image_path: Path, reference: np.ndarray, spec: str, device: str, **options) -> dict:
-    """Encode (timed) and decode one image through the API; its quality, bpp, PSNR, MS-SSIM and encode seconds."""
+def measure_point(codec, image, reference: np.ndarray, spec: str, device: str, **options) -> dict:
+    """Encode (timed) and decode one image (a path or a PIL image) through the API; its quality, bpp, PSNR, MS-SSIM and encode seconds."""
     from sdcodec.benchmarks.metrics import ms_ssim, psnr
 
     start = time.perf_counter()
-    data = codec.encode_image(str(image_path), model=spec, device=device, **options)
+    data = codec.encode_image(image if hasattr(image, "size") else str(image), model=spec, device=device, **options)
     seconds = time.perf_counter() - start
     decoded = np.asarray(codec.decode_image(data, model=spec, device=device).convert("RGB"))
     return {
