@@ -49,6 +49,7 @@ def write_report(results, out_dir: str | Path, *, crops_path: Path | None = None
         "codecs": [vars(info) for info in results.codecs],
         "records": results.records,
         "matches": results.matches,
+        "unreachable": results.unreachable,
         "curves": curves,
         "bd_rate": bd,
         "bd_rate_vs_jpeg": bd_vs_jpeg,

@@ -58,7 +58,7 @@ def detailed_window(pixels: np.ndarray, size: int) -> tuple[int, int]:
     return int(top), int(left)
 
 
-def make_crops(images, subject, baselines, results, bench, out_dir: Path) -> Path:
+def make_crops(images, subject, baselines, results, bench, out_dir: Path) -> Path | None:
     """A grid of crops, one row per image: the original, then each codec at about one rate, 2x zoomed.
 
     Per image, the subject's file nearest CROP_BPP sets the rate; each baseline is size-matched to
@@ -74,7 +74,10 @@ def make_crops(images, subject, baselines, results, bench, out_dir: Path) -> Pat
     tile = size * CROP_ZOOM
     rows = []
     for image in images:
-        knob = min(reference.knobs, key=lambda k: abs(bench.record(reference, image, k)["bpp"] - CROP_BPP))
+        measured = [r for r in results.records if r["image"] == image.name and r["codec"] == reference.name]
+        if not measured:
+            continue  # every point of the reference was unreachable on this image
+        knob = min(measured, key=lambda record: abs(record["bpp"] - CROP_BPP))["knob"]
         target = bench.record(reference, image, knob)["bytes"]
         top, left = detailed_window(image.pixels, size)
         box = (left, top, left + size, top + size)
@@ -91,6 +94,8 @@ def make_crops(images, subject, baselines, results, bench, out_dir: Path) -> Pat
             row.append((codec.decode(data).crop(box), f"{codec.name} q{codec_knob}", caption))
         rows.append(row)
 
+    if not rows:
+        return None
     columns = max(len(row) for row in rows)
     montage = Image.new("RGB", (columns * (tile + gap) - gap, len(rows) * (tile + caption_height)), "white")
     draw = ImageDraw.Draw(montage)

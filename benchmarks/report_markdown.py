@@ -82,6 +82,8 @@ def markdown(results, meta, ran, curves, bd, bd_vs_jpeg, speed, matched, metric_
         lines += ["## Rate-distortion curves", ""]
         lines += [f"![{METRIC_LABELS[m]}]({p.name})" for m, p in plots.items()]
         lines.append("")
+    if results.unreachable:
+        lines += _unreachable_section(results.unreachable)
     if matched:
         lines += _size_matched_section(results.subject, matched, metric_names)
     if crops_path is not None:
@@ -95,6 +97,15 @@ def markdown(results, meta, ran, curves, bd, bd_vs_jpeg, speed, matched, metric_
               "- `size_matched.csv`: one row per size match" if matched else "", ""]  # fmt: skip
     lines.append("Libraries: " + ", ".join(f"{k} {v}" for k, v in meta["libraries"].items()) + ".")
     return "\n".join(lines) + "\n"
+
+
+def _unreachable_section(unreachable: list[dict]) -> list[str]:
+    """Sweep points a codec refused (each with its one-line reason); the averaged curves lack them."""
+    lines = ["## Points not reached", "",
+             "These sweep points have no file (the codec refused them); each knob's averaged point is over the images that have one.",
+             "", "| image | codec | knob | reason |", "| --- | --- | ---: | --- |"]  # fmt: skip
+    lines += [f"| {u['image']} | {u['codec']} | {u['knob']} | {u['reason']} |" for u in unreachable]
+    return lines + [""]
 
 
 def _overview(results, meta) -> list[str]:

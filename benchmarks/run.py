@@ -54,6 +54,9 @@ class BenchResults:
     subject: str
     records: list[dict] = field(default_factory=list)
     matches: list[dict] = field(default_factory=list)
+    unreachable: list[dict] = field(
+        default_factory=list
+    )  # sweep points the codec refused (a ceiling below its smallest file)
     metrics_unavailable: dict[str, str] = field(default_factory=dict)
     metric_implementations: dict[str, str] = field(default_factory=dict)
     command: str | None = None  # the CLI line that reproduces the run, when codecs were given by name
@@ -210,7 +213,14 @@ def _sweep(bench: _Bench, results: BenchResults, images, subject_codec, baseline
             for codec in ([subject_codec] if subject_codec else []) + baselines:
                 for knob in codec.knobs:
                     bench.advance(f"{image.name} {codec.name} q{knob}")
-                    results.records.append({**bench.record(codec, image, knob), "sweep": True})
+                    try:
+                        record = bench.record(codec, image, knob)
+                    except SdcodecError as exc:  # e.g. an sdz bpp ceiling below the image's smallest file
+                        results.unreachable.append(
+                            {"image": image.name, "codec": codec.name, "knob": knob, "reason": str(exc)}
+                        )
+                        continue
+                    results.records.append({**record, "sweep": True})
             if subject_codec:
                 _size_match_image(bench, results, subject_codec, baselines, image)
 
@@ -240,7 +250,7 @@ def _crop_targets(images: list[BenchImage], names: list[str] | None, count: int 
 def _size_match_image(bench: _Bench, results: BenchResults, subject: Codec, baselines, image: BenchImage) -> None:
     """For each subject file of this image, each baseline at the highest quality not larger than it."""
     subject_records = {r["knob"]: r for r in results.records if r["image"] == image.name and r["codec"] == subject.name}
-    for subject_knob in subject.knobs:
+    for subject_knob in [knob for knob in subject.knobs if knob in subject_records]:  # unreachable ones have no file
         target = subject_records[subject_knob]["bytes"]
         for baseline in baselines:
             bench.advance(f"{image.name} {baseline.name} ≤{target}B")

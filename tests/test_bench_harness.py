@@ -170,6 +170,35 @@ def load(image_dir, name):
         return image.convert("RGB")
 
 
+class RefusesOneImage(HalfResolutionJpeg):
+    """The stand-in for sdz, refusing its first knob on img1 as sdz refuses a bpp ceiling below its smallest file."""
+
+    def encode(self, image, knob):
+        if knob == self.knobs[0] and image.width == 64 and np.asarray(image)[0, 0, 0] == self.refused_pixel:
+            raise SdcodecError("cannot fit in 40 bytes: the smallest file for this latent is 300 bytes")
+        return super().encode(image, knob)
+
+
+def test_a_refused_point_is_reported_and_the_run_goes_on(image_dir, tmp_path):
+    subject = RefusesOneImage()
+    subject.refused_pixel = np.asarray(Image.open(image_dir / "img1.png"))[0, 0, 0]
+    jpeg = two_quality_points(jpeg_codec(), (20, 60))
+    results = run_bench(image_dir, [subject, jpeg], tmp_path / "out", use_lpips=False, quiet=True)
+    assert results.unreachable == [
+        {
+            "image": "img1",
+            "codec": "sdz",
+            "knob": 30,
+            "reason": "cannot fit in 40 bytes: the smallest file for this latent is 300 bytes",
+        }
+    ]
+    sdz = {(r["image"], r["knob"]) for r in results.records if r["codec"] == "sdz"}
+    assert sdz == {("img0", 30), ("img0", 80), ("img1", 80)}
+    assert {m["image"] for m in results.matches if m["subject_knob"] == 30} == {"img0"}  # nothing to match on img1
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "## Points not reached" in report and "| img1 | sdz | 30 | cannot fit in 40 bytes" in report
+
+
 def test_size_match_picks_the_largest_quality_not_above_the_target():
     probes = []
 
