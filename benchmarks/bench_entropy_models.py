@@ -3,9 +3,10 @@
     python -m sdcodec.benchmarks.bench_entropy_models [--images 24] [--steps 0.5 1 1.5 2.5]
         [--models 1 2 3] [--no-baselines]
 
-The symbols are the ones the image encoder makes (effort 1): the TAEF2 latent of each Kodak
-image, its per-channel step multipliers from ``channel_weighting``, quantized by the project's
-quantizer at each base step. Latents and multipliers are computed once and cached in
+The symbols are the image encoder's, rounded: the TAEF2 latent of each Kodak image, the per-channel
+step multipliers every effort level uses (from the model's channel metric, ``model_metric``),
+quantized by the project's quantizer at each base step (plain rounding: level 1's RDOQ and
+shaping would tune the symbols to one coder). Latents and multipliers are computed once and cached in
 benchmarks/cache/ (gitignored), and the symbols of each step are cached there too, as are the
 baselines' sizes (JPEG XL at effort 9 takes minutes). Everything is printed as bits per latent
 value, summed over the images: each entropy model's payload, static per-channel H0 (plus the
@@ -34,9 +35,14 @@ CACHE = REPO / "benchmarks" / "cache"
 STEPS = (0.5, 1.0, 1.5, 2.5)
 
 
+# Cache names of this version's symbols: the steps of the model's channel metric (earlier runs: each
+# image's 2-probe gains, files without the tag).
+SYMBOLS_TAG = "modelsteps"
+
+
 def kodak_latents_and_multipliers() -> list[tuple[np.ndarray, tuple[int, ...]]]:
     """(TAEF2 latent (C, h, w) float32, step multipliers) for each Kodak image, as encode_image makes them."""
-    path = CACHE / "kodak_taef2_latents_multipliers.npz"
+    path = CACHE / f"kodak_taef2_latents_{SYMBOLS_TAG}.npz"
     if path.exists():
         with np.load(path) as stored:
             count = len(stored.files) // 2
@@ -45,15 +51,15 @@ def kodak_latents_and_multipliers() -> list[tuple[np.ndarray, tuple[int, ...]]]:
 
     from sdcodec.codec import autoencoders as models
     from sdcodec.codec.images import image_io
-    from sdcodec.codec.rate_distortion import channel_weighting
+    from sdcodec.codec.rate_distortion import channel_weighting, model_metric
 
     autoencoder = models.load_autoencoder(f"taef2:{SHARED / 'weights' / 'taef2'}", device="cpu")
+    multipliers = channel_weighting.step_multipliers(np.diag(model_metric.model_metric(autoencoder)))
     out = []
     for image in sorted((SHARED / "datasets" / "kodak").glob("kodim*.png")):
         pixels = image_io.pad_to_multiple(image_io.to_tensor(image_io.load_image(image).rgb))
         with torch.inference_mode():
             latent = autoencoder.encode(pixels)[0]
-        multipliers = channel_weighting.step_multipliers(channel_weighting.channel_gains(autoencoder, latent))
         out.append((latent.float().numpy(), multipliers))
     CACHE.mkdir(parents=True, exist_ok=True)
     arrays = {f"latent_{k}": lat for k, (lat, _) in enumerate(out)}
@@ -64,7 +70,7 @@ def kodak_latents_and_multipliers() -> list[tuple[np.ndarray, tuple[int, ...]]]:
 
 def kodak_symbols(step: float) -> list[np.ndarray]:
     """The quantized symbols (C, h, w) int64 of every Kodak image at base step ``step`` (cached)."""
-    path = CACHE / f"kodak_taef2_symbols_step{step:g}.npz"
+    path = CACHE / f"kodak_taef2_symbols_{SYMBOLS_TAG}_step{step:g}.npz"
     if path.exists():
         with np.load(path) as stored:
             return [stored[f"q_{k}"] for k in range(len(stored.files))]
@@ -107,7 +113,7 @@ def baseline_bytes(q: np.ndarray) -> dict[str, float]:
 
 
 def cached_baselines(step: float, symbols: list[np.ndarray]) -> list[dict[str, float]]:
-    path = CACHE / f"kodak_taef2_baselines_step{step:g}.json"
+    path = CACHE / f"kodak_taef2_baselines_{SYMBOLS_TAG}_step{step:g}.json"
     stored = json.loads(path.read_text()) if path.exists() else []
     for q in symbols[len(stored) :]:
         stored.append(baseline_bytes(q))
