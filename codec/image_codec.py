@@ -167,7 +167,7 @@ def encode_image(
     pixels = image_io.pad_to_multiple(image_io.to_tensor(loaded.rgb))
     with torch.inference_mode():
         latent = autoencoder.encode(pixels)[0]
-    metric, multipliers = _decoder_metric(autoencoder, shaped=effort == 1 and rdo_weight > 0)
+    metric, multipliers = _decoder_metric(autoencoder, shaped=effort == 1 and rdo_weight > 0, notice=notice)
     alpha = alpha_plane.encode_alpha(loaded.alpha) if loaded.alpha is not None else None
     metadata = None
     if not strip_metadata:
@@ -206,13 +206,13 @@ def _check_rate(quality: int | None, bpp: float | None, size: int | None) -> Non
         raise SdcodecError(f"size must be a positive number of bytes, got {size}")
 
 
-def _decoder_metric(autoencoder, *, shaped: bool) -> tuple[np.ndarray | None, tuple[int, ...]]:
+def _decoder_metric(autoencoder, *, shaped: bool, notice: Notice = silent) -> tuple[np.ndarray | None, tuple[int, ...]]:
     """(channel metric or None, per-channel step multipliers) from the model's channel metric.
 
     The multipliers come from its diagonal (the channel gains); level 1's quantizer (``shaped``)
     also shapes errors with the whole metric. Measured once per model and cached (``model_metric``).
     """
-    metric = model_metric.model_metric(autoencoder)
+    metric = model_metric.model_metric(autoencoder, notice)
     return (metric if shaped else None), channel_weighting.step_multipliers(np.diag(metric))
 
 

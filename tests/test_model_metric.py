@@ -22,7 +22,9 @@ def tiny(tmp_path_factory):
 
 
 def test_the_metric_is_measured_once_then_read_from_the_cache(tiny, cache, monkeypatch):
-    first = model_metric.model_metric(tiny)
+    heard = []
+    first = model_metric.model_metric(tiny, heard.append)
+    assert len(heard) == 1 and "channel metric, once for these weights" in heard[0]
     assert first.shape == (tiny.latent_channels,) * 2
     np.testing.assert_allclose(first, first.T)
     assert (np.diag(first) > 0).all() and (np.linalg.eigvalsh(first) > -1e-9).all()  # a Gram matrix
@@ -34,7 +36,8 @@ def test_the_metric_is_measured_once_then_read_from_the_cache(tiny, cache, monke
 
     monkeypatch.setattr(model_metric, "measure_model_metric", no_measuring)
     model_metric._IN_PROCESS.clear()  # as a new process would
-    np.testing.assert_array_equal(model_metric.model_metric(tiny), first)
+    np.testing.assert_array_equal(model_metric.model_metric(tiny, heard.append), first)
+    assert len(heard) == 1  # read from the cache: nothing to say
 
 
 def test_the_cache_is_keyed_by_the_weights(tiny, tmp_path):

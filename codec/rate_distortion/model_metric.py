@@ -36,13 +36,19 @@ PROBES = 8  # per photograph: 4 x 8 x 576 samples, 4x those of one image's 32-pr
 _IN_PROCESS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # autoencoder -> metric
 
 
-def model_metric(autoencoder) -> np.ndarray:
-    """The decoder's channel metric (C, C) in latent units, from the disk cache or measured and stored."""
+def model_metric(autoencoder, notice=None) -> np.ndarray:
+    """The decoder's channel metric (C, C) in latent units, from the disk cache or measured and stored.
+
+    ``notice`` (a callable taking one line) hears when it is measured: seconds for a tiny
+    autoencoder, minutes for the SD VAE on a CPU, once per set of weights.
+    """
     if autoencoder in _IN_PROCESS:
         return _IN_PROCESS[autoencoder]
     path = cache_file(weights_digest(autoencoder))
     metric = _read(path, autoencoder.latent_channels)
     if metric is None:
+        if notice is not None:
+            notice(f"measuring {autoencoder.name}'s channel metric, once for these weights (kept in {path.parent})")
         metric = measure_model_metric(autoencoder)
         _write(path, metric)
     _IN_PROCESS[autoencoder] = metric
