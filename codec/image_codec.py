@@ -195,6 +195,22 @@ def encode_image(
     return encode_latent_image(latent, **fields, rdo_weight=rdo_weight, channel_metric=metric)
 
 
+def level1_quantizer(autoencoder, notice: Notice = silent) -> dict:
+    """``encode_latent_image`` keywords of level 1's quantizer for latents of ``autoencoder``'s space.
+
+    Steps and error shaping from the model's channel metric (cached per set of weights), RDOQ,
+    entropy model 2: what ``encode_image`` does at effort 1, for a latent that did not come from an
+    image (``gen -o x.sdz``).
+    """
+    metric, multipliers = _decoder_metric(autoencoder, shaped=True, notice=notice)
+    return dict(
+        channel_steps=multipliers,
+        channel_metric=metric,
+        rdo_weight=DEFAULT_RDO_WEIGHT,
+        entropy_model=DEFAULT_ENTROPY_MODEL,
+    )
+
+
 def _check_rate(quality: int | None, bpp: float | None, size: int | None) -> None:
     """At most one rate setting, and a usable one (quality's range is checked where it maps to a step)."""
     chosen = [name for name, value in (("quality", quality), ("bpp", bpp), ("size", size)) if value is not None]

@@ -348,11 +348,14 @@ def test_cli_gen_to_sdz_then_decode(run, pipeline_dir, tmp_path):
     # the caption holds the generation parameters; their first line, the prompt, conditions restoration
     assert header.caption.split("\n")[0] == "a cat" and caption_prompt(header.caption) == "a cat"
     assert parse_parameters(header.caption)["Seed"] == "3"
-    # the stored latent is the generated one, quantized (no decode / re-encode in between)
+    # the stored latent is the generated one, quantized as level 1 quantizes an image's (no decode /
+    # re-encode in between): per-channel steps from the VAE's channel metric, model 2
     components = load_sd_components(str(pipeline_dir), device="cpu")
     generated = generate(components, "a cat", seed=3, steps=2, width=64, height=48, output_type="latent")[0].latent
-    # (within one quantization step: half a bin plus the reconstruction offset towards zero)
-    assert np.abs(latent - generated.numpy()).max() <= header.quant_step
+    assert header.channel_steps and header.entropy_model == 2
+    steps = np.asarray(header.channel_quant_steps).reshape(-1, 1, 1)
+    errors = np.abs(latent - generated.numpy()) / steps  # in each channel's steps
+    assert errors.max() <= 2.5 and errors.mean() <= 0.5  # rounding, at most a step by RDOQ and one by shaping
     image = decode_image(data, model=str(pipeline_dir), restore_steps=0, device="cpu")
     assert image.size == (64, 48)
 

@@ -135,9 +135,14 @@ def _generate_job(request, seed, paths, components, source, force, notice, progr
     from sdcodec.codec.diffusion.generate import iter_generate
     from sdcodec.codec.diffusion.parameters import image_bytes, parameters_caption
     from sdcodec.codec.diffusion.watermark import marked_output
-    from sdcodec.codec.image_codec import encode_latent_image
+    from sdcodec.codec.image_codec import encode_latent_image, level1_quantizer
 
     suffix = request.suffix
+    quantizer = {}
+    if suffix == ".sdz":  # the per-channel steps, RDOQ and shaping an encoded image gets, from the pipeline's VAE
+        from sdcodec.codec.autoencoders import load_autoencoder
+
+        quantizer = level1_quantizer(load_autoencoder(components.spec, device=str(components.device)), notice)
     notice(
         f"generating {request.num_images} image(s) with {components.spec}, {request.scheduler}, "
         f"{request.steps} steps, seed {seed}"
@@ -176,6 +181,7 @@ def _generate_job(request, seed, paths, components, source, force, notice, progr
                 bpp=request.bpp,
                 size=request.size,
                 caption=caption,
+                **quantizer,
             )
         else:
             if request.watermark:
