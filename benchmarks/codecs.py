@@ -10,6 +10,8 @@ why in `unavailable_reason()` instead of failing.
 
 from __future__ import annotations
 
+import ast
+import functools
 import hashlib
 import importlib
 import io
@@ -233,17 +235,40 @@ class SdzCodec(Codec):
         return sdcodec.decode_image(data, **options).convert("RGB")
 
 
+@functools.cache
 def _package_digest(*packages: str) -> str:
-    """Short digest of the Python sources of installed packages (identifies a codec version)."""
+    """Short digest of the code of installed packages (identifies a codec version).
+
+    Each module counts by its path and its syntax tree without docstrings, so editing a comment, a
+    docstring or the formatting keeps the cached measurements. Taken once per process: the code
+    this run imported, even if the files change while it runs.
+    """
     digest = hashlib.sha1()
     for package in packages:
         try:
             module = importlib.import_module(package)
         except ImportError:
             continue
-        for path in sorted(Path(module.__file__).parent.rglob("*.py")):
-            digest.update(path.read_bytes())
+        root = Path(module.__file__).parent
+        for path in sorted(root.rglob("*.py")):
+            digest.update(f"{package}/{path.relative_to(root).as_posix()}\n".encode())
+            digest.update(code_of(path.read_text(encoding="utf-8")).encode())
     return digest.hexdigest()[:12]
+
+
+def code_of(source: str) -> str:
+    """A module's syntax tree without docstrings, as text: what changes only when the code does."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if (
+                isinstance(first, ast.Expr)
+                and isinstance(first.value, ast.Constant)
+                and isinstance(first.value.value, str)
+            ):
+                node.body = node.body[1:]  # (a tree to hash, not to compile: an empty body is fine)
+    return ast.dump(tree)
 
 
 def make_codecs(

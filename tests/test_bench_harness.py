@@ -259,6 +259,17 @@ def test_bad_input_is_one_line_sdcodec_error(image_dir, tmp_path):
         run_bench(image_dir, ["jpeg", "png"], tmp_path / "out", quiet=True)
 
 
+def test_the_sdz_cache_key_follows_the_code_not_its_comments_or_docstrings():
+    from sdcodec.benchmarks.codecs import code_of
+
+    source = 'def f(x):\n    """Why."""\n    return x + 1  # add one\n'
+    edited = 'def f(x):\n    """Why, said better."""\n\n    return (x + 1)\n'
+    changed = 'def f(x):\n    """Why."""\n    return x + 2\n'
+    assert code_of(source) == code_of(edited)
+    assert code_of(source) != code_of(changed)
+    assert code_of('"""A module."""\n') == code_of("")
+
+
 def test_make_codecs_builds_by_name():
     built = make_codecs(["sdz", "jpeg", "webp", "avif", "jxl"], model="taef2:/weights", restore_steps=2)
     assert [c.name for c in built] == ["sdz", "jpeg", "webp", "avif", "jxl"]
