@@ -167,7 +167,7 @@ def encode_image(
     pixels = image_io.pad_to_multiple(image_io.to_tensor(loaded.rgb))
     with torch.inference_mode():
         latent = autoencoder.encode(pixels)[0]
-    metric, multipliers = _decoder_metric(autoencoder, shaped=effort == 1 and rdo_weight > 0, notice=notice)
+    metric, multipliers = _decoder_metric(autoencoder, notice)
     alpha = alpha_plane.encode_alpha(loaded.alpha) if loaded.alpha is not None else None
     metadata = None
     if not strip_metadata:
@@ -202,7 +202,7 @@ def level1_quantizer(autoencoder, notice: Notice = silent) -> dict:
     entropy model 2: what ``encode_image`` does at effort 1, for a latent that did not come from an
     image (``gen -o x.sdz``).
     """
-    metric, multipliers = _decoder_metric(autoencoder, shaped=True, notice=notice)
+    metric, multipliers = _decoder_metric(autoencoder, notice)
     return dict(
         channel_steps=multipliers,
         channel_metric=metric,
@@ -222,14 +222,14 @@ def _check_rate(quality: int | None, bpp: float | None, size: int | None) -> Non
         raise SdcodecError(f"size must be a positive number of bytes, got {size}")
 
 
-def _decoder_metric(autoencoder, *, shaped: bool, notice: Notice = silent) -> tuple[np.ndarray | None, tuple[int, ...]]:
-    """(channel metric or None, per-channel step multipliers) from the model's channel metric.
+def _decoder_metric(autoencoder, notice: Notice = silent) -> tuple[np.ndarray, tuple[int, ...]]:
+    """(the model's channel metric, per-channel step multipliers from its diagonal, the gains).
 
-    The multipliers come from its diagonal (the channel gains); level 1's quantizer (``shaped``)
-    also shapes errors with the whole metric. Measured once per model and cached (``model_metric``).
+    Measured once per model and cached (``model_metric``). Level 1's quantizer also shapes errors
+    with the whole metric; with ``rdo_weight=0`` it rounds and ignores it.
     """
     metric = model_metric.model_metric(autoencoder, notice)
-    return (metric if shaped else None), channel_weighting.step_multipliers(np.diag(metric))
+    return metric, channel_weighting.step_multipliers(np.diag(metric))
 
 
 def _check_encode_options(effort: int, tune: str, caption: str) -> None:
