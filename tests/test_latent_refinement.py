@@ -28,16 +28,20 @@ def quantized_error(decoder, target, latent, steps):
         return float(torch.mean((decoder.decode_with_grad((symbols * steps)[None]) - target) ** 2))
 
 
-@pytest.fixture(scope="module")
-def problem():
-    decoder = ConvDecoder()
-    generator = torch.Generator().manual_seed(1)
-    truth = torch.randn(4, 12, 12, generator=generator)
+def make_problem(decoder, seed: int, side: int, encoder_noise: float):
+    """(decoder, target pixels, an imperfect encoder's latent, steps 0.5, the coder's bits for it)."""
+    generator = torch.Generator().manual_seed(seed)
+    truth = torch.randn(4, side, side, generator=generator)
     target = decoder.decode_with_grad(truth[None]).detach()
-    encoder_output = truth + 0.3 * torch.randn(4, 12, 12, generator=generator)  # an imperfect encoder
+    encoder_output = truth + encoder_noise * torch.randn(4, side, side, generator=generator)
     steps = torch.full((4, 1, 1), 0.5)
     bits = 8 * len(latent_coder.encode_latent(encoder_output, step=0.5))
     return decoder, target, encoder_output, steps, bits
+
+
+@pytest.fixture(scope="module")
+def problem():
+    return make_problem(ConvDecoder(), seed=1, side=12, encoder_noise=0.3)
 
 
 def test_refinement_lowers_the_error_of_the_quantized_latent(problem):
@@ -159,14 +163,7 @@ class HalfConvDecoder(ConvDecoder):
 @pytest.fixture(scope="module")
 def large_half_problem():
     """A 512x512-pixel problem: the gradient of a mean over 786,432 values underflows fp16 unscaled."""
-    decoder = HalfConvDecoder()
-    generator = torch.Generator().manual_seed(2)
-    truth = torch.randn(4, 64, 64, generator=generator)
-    target = decoder.decode_with_grad(truth[None]).detach()
-    encoder_output = truth + 0.1 * torch.randn(4, 64, 64, generator=generator)
-    steps = torch.full((4, 1, 1), 0.5)
-    bits = 8 * len(latent_coder.encode_latent(encoder_output, step=0.5))
-    return decoder, target, encoder_output, steps, bits
+    return make_problem(HalfConvDecoder(), seed=2, side=64, encoder_noise=0.1)
 
 
 def test_an_fp16_decoder_still_refines_every_value(large_half_problem, monkeypatch):
