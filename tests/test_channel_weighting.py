@@ -1,10 +1,14 @@
-"""Per-channel steps follow the decoder's sensitivity."""
+"""Per-channel steps follow the decoder's sensitivity: the channel metric's diagonal, the gains."""
 
 import numpy as np
 import pytest
 import torch
 
-from sdcodec.codec.rate_distortion.channel_weighting import channel_gains, step_multipliers
+from sdcodec.codec.rate_distortion.channel_weighting import channel_metric, step_multipliers
+
+
+def channel_gains_of(decoder, latent):
+    return np.diag(channel_metric(decoder, latent))
 
 
 class ScaledDecoder:
@@ -21,9 +25,9 @@ class ScaledDecoder:
 
 def test_gains_match_a_known_linear_decoder():
     decoder = ScaledDecoder([1.0, 2.0, 0.5, 4.0])
-    gains = channel_gains(decoder, torch.zeros(4, 20, 20))
+    gains = channel_gains_of(decoder, torch.zeros(4, 20, 20))
     np.testing.assert_allclose(gains / gains[0], [1, 4, 0.25, 16], rtol=0.15)
-    np.testing.assert_array_equal(gains, channel_gains(decoder, torch.zeros(4, 20, 20)))  # deterministic
+    np.testing.assert_array_equal(gains, channel_gains_of(decoder, torch.zeros(4, 20, 20)))  # deterministic
 
 
 def test_gains_of_a_nonlinear_decoder_follow_its_local_slope():
@@ -35,7 +39,7 @@ def test_gains_of_a_nonlinear_decoder_follow_its_local_slope():
 
     latent = torch.zeros(2, 16, 16)
     latent[1] = 5.0
-    gains = channel_gains(Saturating(), latent)
+    gains = channel_gains_of(Saturating(), latent)
     assert gains[0] == pytest.approx(1.0, rel=0.2)  # tanh'(0) = 1
     assert gains[1] < 1e-6 * gains[0]
 
@@ -50,5 +54,5 @@ def test_gains_of_an_inference_mode_latent_the_size_of_the_crop():
     decoder = ScaledDecoder([1.0, 2.0])
     with torch.inference_mode():
         latent = torch.zeros(2, 8, 8)
-    gains = channel_gains(decoder, latent)
+    gains = channel_gains_of(decoder, latent)
     np.testing.assert_allclose(gains / gains[0], [1, 4], rtol=1e-6)

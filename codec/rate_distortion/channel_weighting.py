@@ -42,7 +42,7 @@ def channel_metric(
     """The decoder's channel metric (C, C): ``sum_p J_p^T J_p / P`` over the crop's positions p.
 
     Entry (c, d) is the pixel error two unit errors in channels c and d at one position make
-    together, beyond their own: the diagonal is ``channel_gains``. Hutchinson's estimator again:
+    together, beyond their own: the diagonal is the channel gains. Hutchinson's estimator again:
     for a random pixel-space vector r, ``u = J^T r`` has ``E[u_p u_p^T] = J_p^T J_p``, so the pullbacks
     the gains need give the whole matrix (averaged over the crop's positions and the probes).
     Deterministic: the noise and the random vectors come from fixed seeds.
@@ -60,16 +60,6 @@ def channel_metric(
                 flat = pullback[0].double().cpu().flatten(1)
                 total += flat @ flat.T
     return (total / (points * probes * pixels[0].numel())).numpy()
-
-
-def channel_gains(
-    autoencoder, latent: torch.Tensor, side: int = PROBE_SIDE, probes: int = PROBES, points: int = POINTS
-) -> np.ndarray:
-    """Pixel MSE per unit of latent noise variance, for each channel (C,): mean ``||J_c||_F^2 / P``.
-
-    The diagonal of ``channel_metric``. Deterministic: the noise and the random vectors come from fixed seeds.
-    """
-    return np.diag(channel_metric(autoencoder, latent, side, probes, points)).copy()
 
 
 def step_multipliers(gains: np.ndarray) -> tuple[int, ...]:
