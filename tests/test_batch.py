@@ -185,3 +185,46 @@ def test_what_a_file_loses_is_reported_per_file_in_a_batch(tmp_path, tiny_vae_di
     assert "decoding 20x16 with" not in result.stderr  # what each file is doing is the progress bar's job
     quiet = run("decode", tmp_path / "sdz", "-o", tmp_path / "q", "--format", "jpg", "-m", tiny_vae_dir, "-q")
     assert quiet.exit_code == 0 and quiet.stderr == ""
+
+
+def test_o_with_a_file_name_and_one_input_writes_that_file(tmp_path, album, tiny_vae_dir):
+    """cwebp's habit, and gen's own -o: `encode a.png -o a.sdz` writes the file a.sdz, not a directory."""
+    sdz = tmp_path / "a.sdz"
+    result = run("encode", album / "a.png", "-o", sdz, "-m", tiny_vae_dir, "-q")
+    assert result.exit_code == 0, result.output
+    assert sdz.is_file()
+    assert run("encode", album / "a.png", tmp_path / "ref.sdz", "-m", tiny_vae_dir, "-q").exit_code == 0
+    assert sdz.read_bytes() == (tmp_path / "ref.sdz").read_bytes()  # the same file as INPUT OUTPUT writes
+    png = tmp_path / "back.png"
+    result = run("decode", sdz, "-o", png, "-m", tiny_vae_dir, "-q")
+    assert result.exit_code == 0, result.output
+    assert png.is_file() and Image.open(png).size == (20, 16)
+    again = run("encode", album / "a.png", "-o", sdz, "-m", tiny_vae_dir, "-q")  # an existing file needs --force
+    assert again.exit_code == 1 and "--force" in again.stderr
+
+
+def test_o_keeps_meaning_a_directory_when_it_is_one_or_has_no_output_extension(tmp_path, album, tiny_vae_dir):
+    existing = tmp_path / "made.sdz"
+    existing.mkdir()
+    assert run("encode", album / "a.png", "-o", existing, "-m", tiny_vae_dir, "-q").exit_code == 0
+    assert (existing / "a.sdz").is_file()
+    assert run("encode", album / "a.png", "-o", tmp_path / "out", "-m", tiny_vae_dir, "-q").exit_code == 0
+    assert (tmp_path / "out" / "a.sdz").is_file()
+    result = run("decode", existing / "a.sdz", "-o", tmp_path / "jpg", "-m", tiny_vae_dir, "-q")  # a format's name
+    assert result.exit_code == 0 and (tmp_path / "jpg" / "a.png").is_file()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("encode", "a.png", "b.png", "-o", "out.sdz"),
+        ("encode", "album", "-o", "out.sdz"),
+        ("encode", "*.png", "-o", "out.sdz"),
+        ("decode", "a.sdz", "b.sdz", "-o", "out.png"),
+    ],
+)
+def test_o_with_a_file_name_and_several_inputs_is_a_usage_error(tmp_path, album, args, monkeypatch):
+    monkeypatch.chdir(album.parent)
+    result = run(*args)
+    assert result.exit_code == 2, result.output
+    assert "names a file" in result.stderr and not (album.parent / args[-1]).exists()

@@ -25,7 +25,7 @@ from sdcodec.codec.commands.options import (
     Size,
     rate_options_given,
 )
-from sdcodec.codec.commands.paths import batch, output_suffix, single_file_paths
+from sdcodec.codec.commands.paths import batch, one_file_output, output_suffix, single_file_paths
 from sdcodec.codec.commands.reporting import notifier, printable, reported_errors
 
 
@@ -111,6 +111,17 @@ NoConsistency = Annotated[
 ]
 
 
+def _is_image_name(name: str) -> bool:
+    """Whether decode could write an image called ``name`` (its extension is a Pillow output format)."""
+    from sdcodec.codec.images.image_output import OutputError, output_format
+
+    try:
+        output_format(name)
+    except OutputError:
+        return False
+    return True
+
+
 def encode(
     paths: EncodePaths,
     output_dir: OutputDir = None,
@@ -133,6 +144,9 @@ def encode(
     rate_options_given(quality, bpp, size)
     settings = dict(model=model, quality=quality, bpp=bpp, size=size, caption=caption, effort=effort)
     settings.update(tune=tune.value, device=device, max_pixels=max_pixels, strip_metadata=strip)
+    one_file = one_file_output(paths, output_dir, lambda name: name.lower().endswith(".sdz"))
+    if one_file:
+        paths, output_dir = one_file, None
     if output_dir is not None:
         from sdcodec.codec.batch_run import EncodeSettings, encode_file
 
@@ -172,6 +186,9 @@ def decode(
     """Decode a .sdz file into an image, or many into a directory (-o DIR)."""
     settings = dict(model=model, decoder=decoder, restore_steps=restore_steps, consistency=not no_consistency)
     settings.update(device=device, max_pixels=max_pixels)
+    one_file = one_file_output(paths, output_dir, _is_image_name)
+    if one_file:
+        paths, output_dir = one_file, None
     if output_dir is not None:
         suffix = output_suffix(image_format, output_quality, None)
         from sdcodec.codec.batch_run import DecodeSettings, decode_file

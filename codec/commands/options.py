@@ -64,7 +64,8 @@ OutputDir = Annotated[
         "--output-dir",
         "-o",
         help="Write one output per input into this directory (created if missing): photo.png -> DIR/photo.sdz, "
-        "a.sdz -> DIR/a.png. Every argument is then an input: files, directories, glob patterns.",
+        "a.sdz -> DIR/a.png. Every argument is then an input: files, directories, glob patterns. "
+        "With one input, a name with the output's extension (-o photo.sdz, -o photo.png) is that file.",
     ),
 ]
 Jobs = Annotated[

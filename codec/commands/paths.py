@@ -22,6 +22,30 @@ def single_file_paths(paths: list[str]) -> tuple[Path, Path]:
     return Path(paths[0]), Path(paths[1])
 
 
+def one_file_output(paths: list[str], output_dir: Optional[Path], is_output_file) -> Optional[list[str]]:
+    """``-o out.sdz`` (or ``-o out.png`` for decode) with one input: INPUT OUTPUT, as cwebp and ``gen -o`` read it.
+
+    ``-o`` names a directory for a batch; a name with the output's extension that is not an existing
+    directory is a file the user meant. Returns the one-file form's paths, or None to keep -o DIR.
+    With several inputs (or a directory or glob pattern) such a name is a usage error, not a directory
+    called "out.sdz".
+    """
+    from sdcodec.codec.images.standard_streams import is_stream
+
+    if output_dir is None or is_stream(output_dir) or output_dir.is_dir() or not output_dir.suffix:
+        return None
+    if not is_output_file(output_dir.name):
+        return None
+    single = len(paths) == 1 and not os.path.isdir(paths[0]) and not any(ch in paths[0] for ch in "*?[")
+    if not single:
+        raise typer.BadParameter(
+            f"{output_dir} names a file, but -o with several inputs takes a directory: "
+            "write one file with INPUT OUTPUT (or INPUT -o FILE), several with -o DIR",
+            param_hint="'-o'",
+        )
+    return [paths[0], str(output_dir)]
+
+
 def output_suffix(image_format: Optional[str], output_quality: Optional[int], output: Optional[Path]) -> str:
     """The extension of the image decode writes: --format's (png by default) for - and -o DIR, else the
     output file's. A format that does not exist, or --output-quality for a lossless one, is a usage error."""
