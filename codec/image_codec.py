@@ -164,6 +164,8 @@ def encode_image(
     loaded = image_io.load_image(image, max_pixels=max_pixels)
     autoencoder = autoencoders.load_autoencoder(model, device=device)
     notice(f"encoding {loaded.width}x{loaded.height} with {autoencoder.name}")
+    if loaded.frames > 1:
+        notice(f"the input has {loaded.frames} frames (an animation or pages): only the first is encoded")
     pixels = image_io.pad_to_multiple(image_io.to_tensor(loaded.rgb))
     with torch.inference_mode():
         latent = autoencoder.encode(pixels)[0]

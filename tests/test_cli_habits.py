@@ -233,3 +233,13 @@ def test_alpha_file_to_jpeg_reports_the_mode_saved(tmp_path, tiny_vae_dir):
     assert result.exit_code == 0 and "transparency" in result.stderr
     wrote = next(line for line in result.stderr.splitlines() if line.startswith("wrote"))
     assert " RGB " in wrote and "RGBA" not in wrote and Image.open(jpeg).mode == "RGB"
+
+
+def test_encoding_an_animation_says_only_its_first_frame_is_kept(tmp_path, tiny_vae_dir):
+    frames = [Image.new("RGB", (20, 12), (60 * k, 0, 0)) for k in range(4)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    result = run("encode", tmp_path / "anim.gif", tmp_path / "anim.sdz", "-m", tiny_vae_dir)
+    assert result.exit_code == 0, result.output
+    assert "4 frames" in result.stderr and "only the first is encoded" in result.stderr
+    still = run("encode", tmp_path / "anim.gif", tmp_path / "quiet.sdz", "-m", tiny_vae_dir, "-q")
+    assert still.exit_code == 0 and still.stderr == ""

@@ -53,6 +53,17 @@ def test_one_pixel_image(tmp_path):
     assert loaded.rgb.tolist() == [[[10, 200, 30]]]
 
 
+def test_an_animation_is_its_first_frame_and_says_how_many(tmp_path):
+    frames = [Image.new("RGB", (16, 8), (40 * k, 90, 10)) for k in range(3)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=100)
+    frames[0].save(tmp_path / "pages.tif", save_all=True, append_images=frames[1:2])
+    gif, tif = load_image(tmp_path / "anim.gif"), load_image(tmp_path / "pages.tif")
+    assert (gif.frames, tif.frames) == (3, 2)
+    assert np.array_equal(tif.rgb, np.asarray(frames[0])) and np.abs(gif.rgb.astype(int) - (0, 90, 10)).max() <= 4
+    assert load_image(tmp_path / "anim.gif", max_pixels=None).frames == 3
+    assert load_image(save(Image.new("RGB", (4, 4)), tmp_path / "still.png")).frames == 1
+
+
 def test_rgba_keeps_alpha_and_color(tmp_path):
     rgba = noise(20, 30, 4)
     loaded = load_image(save(Image.fromarray(rgba, "RGBA"), tmp_path / "a.png"))

@@ -55,6 +55,7 @@ class LoadedImage:
     icc_profile: bytes | None = None  # the input's ICC profile
     icc_applied: bool = False  # whether the pixels were converted to sRGB through it
     exif: bytes | None = None  # the input's EXIF (TIFF bytes), Orientation reset to 1 (image_metadata)
+    frames: int = 1  # frames or pages in the input (an animation, a multi-page TIFF); the first is the image
 
 
 def load_image(
@@ -164,6 +165,7 @@ def _open_header(fp: IO[bytes], filename: str) -> ImageFile.ImageFile:
 
 def _from_pil(image: Image.Image, name: str) -> LoadedImage:
     exif = image_metadata.exif_upright(image)
+    frames = max(1, int(getattr(image, "n_frames", 1) or 1))
     try:
         image = ImageOps.exif_transpose(image)  # a transposed copy; the caller's image is untouched
         rgb, alpha, icc_applied = _rgb_and_alpha(image)
@@ -175,7 +177,7 @@ def _from_pil(image: Image.Image, name: str) -> LoadedImage:
         alpha = None
     height, width = rgb.shape[:2]
     icc = image.info.get("icc_profile") or None
-    return LoadedImage(np.ascontiguousarray(rgb), alpha, width, height, icc, icc_applied, exif)
+    return LoadedImage(np.ascontiguousarray(rgb), alpha, width, height, icc, icc_applied, exif, frames)
 
 
 def _rgb_and_alpha(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None, bool]:
