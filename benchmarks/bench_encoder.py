@@ -3,14 +3,15 @@
     python -m sdcodec.benchmarks.bench_encoder --label new [--option effort=2] [--code DIR] [--images 24] [--first 0] [--shard 0/2] [--device cuda] [--qualities 20,30,40,50]
     python -m sdcodec.benchmarks.bench_encoder --compare baseline new
 
-Each run encodes every image at four qualities (``--qualities``: a searching level reaches a
-level-1 curve's qualities at lower settings, so its curve needs lower ones to overlap) through the public API (``encode_image`` then
+Each run encodes every image at four qualities (``--qualities``; before levels 2-4 took level 1's
+size at a quality, a searching level needed lower settings to overlap level 1's curve) through the public API (``encode_image`` then
 ``decode_image``, exactly what ``sdcodec encode``/``decode`` do), records bpp, PSNR, MS-SSIM and
 the encode seconds, and writes ``benchmarks/cache/encoder-<label>.json`` (resumable: images
 already measured under the label, in any of its files, are skipped). ``--code DIR`` imports the API from another checkout, e.g. a git
 worktree of the previous main, so "against the previous main" is measured by the same harness.
 ``--compare A B`` prints the BD-rate of B against A (per image, then the mean) for PSNR and
-MS-SSIM, and the ratio of their encode times.
+MS-SSIM, and the ratio of their encode times; with ``--qualities`` it takes only those points of
+each run (e.g. runs of two versions whose qualities map to different rates).
 """
 
 from __future__ import annotations
@@ -137,10 +138,15 @@ def run(
         )
 
 
-def compare(anchor_label: str, test_label: str) -> None:
+def compare(anchor_label: str, test_label: str, qualities: tuple[int, ...] | None = None) -> None:
     from sdcodec.benchmarks.bdrate import bd_rate
 
     anchor, test = _load(anchor_label), _load(test_label)
+    if qualities:
+        anchor, test = (
+            {name: [p for p in points if p["quality"] in qualities] for name, points in run.items()}
+            for run in (anchor, test)
+        )
     common = sorted(set(anchor) & set(test))
     qualities = {
         label: sorted({p["quality"] for n in common for p in run[n]})
@@ -188,13 +194,17 @@ def main() -> None:
     parser.add_argument(
         "--device", default="cpu", help="where encode and decode run (cpu, cuda); compare runs of one device"
     )
-    parser.add_argument("--qualities", default=",".join(map(str, QUALITIES)), help="comma-separated quality settings")
+    parser.add_argument(
+        "--qualities",
+        help="comma-separated quality settings (default 20,30,40,50); with --compare, the points compared",
+    )
     parser.add_argument("--compare", nargs=2, metavar=("ANCHOR", "TEST"))
     args = parser.parse_args()
+    qualities = tuple(int(q) for q in args.qualities.split(",")) if args.qualities else None
     if args.compare:
-        compare(*args.compare)
+        compare(*args.compare, qualities)
     else:
-        qualities = tuple(int(q) for q in args.qualities.split(","))
+        qualities = qualities or QUALITIES
         options = _parse_options(args.option)
         run(args.label, options, args.images, args.code, args.shard, args.first, args.device, qualities)
 

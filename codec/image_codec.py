@@ -152,6 +152,7 @@ def encode_image(
     ``quantizer.rdo_quantize``); 2 to 4 search, through the file's own
     decoder, for the latent whose quantized version decodes best (``latent_refinement``), at 4, 12
     and 30 decoder passes (forward and backward). Every decoder reads the result: only the encoder changes.
+    At every effort ``quality`` sets the size: levels 2-4 search within level 1's file size at that quality.
     ``tune`` is what that search optimises: ``psnr`` (MSE), ``ssim`` (MS-SSIM with some MSE) or
     ``lpips`` (where its weights exist); it changes nothing at effort 1.
     The input's ICC profile and EXIF (Orientation reset to 1) are kept in the file unless
@@ -188,6 +189,12 @@ def encode_image(
         entropy_model=DEFAULT_ENTROPY_MODEL if entropy_model is None else entropy_model,
     )
     if effort > 1:
+        if bpp is None and size is None:
+            # --quality sets the size at every effort: the search spends level 1's bytes at that
+            # quality on a better image, so more effort never makes a larger file (as in cwebp -m,
+            # cjxl -e) and the lowest qualities reach the lowest rates at every level.
+            level1 = encode_latent_image(latent, **fields, rdo_weight=rdo_weight, channel_metric=metric)
+            fields.update(quality=None, size=len(level1))
         refinement = latent_refinement.EFFORTS[effort]
         notice(f"refining the latent (effort {effort}: {refinement.iterations} decoder passes, tune {tune})")
         latent = _refined(autoencoder, pixels, latent, refinement, fields, tune)

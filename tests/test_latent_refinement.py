@@ -122,6 +122,27 @@ def test_tune_ssim_buys_ms_ssim_at_the_same_size(taef2_spec, kodak_dir):
     assert ssim_bytes < 1.03 * psnr_bytes
 
 
+def test_at_one_quality_a_searched_file_has_level_1s_size_and_a_better_image(taef2_spec, kodak_dir):
+    """--quality sets the size at every effort (as cwebp -m and cjxl -e keep the quality setting's
+    meaning): the search spends level 1's bytes on a better image, never more bytes."""
+    from PIL import Image
+
+    import sdcodec
+    from sdcodec.benchmarks.metrics import psnr
+
+    image = Image.open(kodak_dir / "kodim23.png").convert("RGB").crop((256, 128, 352, 224))
+    reference = np.asarray(image)
+    for quality in (5, 40):
+        files = {
+            e: sdcodec.encode_image(image, model=taef2_spec, device="cpu", quality=quality, effort=e) for e in (1, 2)
+        }
+        decoded = {
+            e: np.asarray(sdcodec.decode_image(data, model=taef2_spec, device="cpu")) for e, data in files.items()
+        }
+        assert 0.9 * len(files[1]) <= len(files[2]) <= len(files[1])
+        assert psnr(reference, decoded[2]) > psnr(reference, decoded[1]) + 0.2
+
+
 def test_unknown_or_unavailable_tunes_are_one_line_errors(taef2_spec, monkeypatch):
     import sys
 

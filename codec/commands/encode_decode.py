@@ -57,7 +57,7 @@ Effort = Annotated[
         max=4,
         help="1: fast. 2-4: search the latent through the decoder for a better image at the same size "
         "(4, 12, 30 decoder passes; TAEF2 on a CPU: 11x, 30x and 69x the time of level 1; "
-        "a GPU is the place for 3-4). Compare at equal size: at one --quality a searched file is larger.",
+        "a GPU is the place for 3-4). At one --quality every level writes level 1's size.",
     ),
 ]
 TuneOption = Annotated[
