@@ -71,6 +71,29 @@ def test_tiles_refine_every_part_of_a_large_latent(problem, monkeypatch):
     assert changed[:5, :5].any() and changed[10:, 10:].any() and changed[5:10, :5].any()
 
 
+def test_adams_step_in_latent_units_never_falls_below_the_tuned_steps(problem):
+    """Adam's first update moves every value by its learning rate in the variable's units: one step
+    at and above TUNED_STEP, TUNED_STEP below it (a fine step used to move the latent too little)."""
+    decoder, target, latent, _, bits = problem
+    tuned = latent_refinement.TUNED_STEP
+    for step, expected in ((0.2, tuned), (0.5, tuned), (tuned, tuned), (2.0, 2.0)):
+        steps = torch.full((4, 1, 1), step)
+        moved = (refine_latent(decoder, target, latent, steps, bits, Refinement(1, 0.05)) - latent).abs()
+        assert float(moved.median()) == pytest.approx(0.05 * expected, rel=0.02)
+
+
+@pytest.mark.parametrize("encoder_noise", [0.02, 0.1])
+def test_a_fine_step_does_not_overshoot_a_latent_that_was_already_close(encoder_noise):
+    """The stretched step overshoots where the amortization gap is small (up to four times the error here,
+    unguarded): the search keeps its best measured iterate, so the file is never worse than the start."""
+    decoder, target, latent, _, _ = make_problem(ConvDecoder(), seed=3, side=16, encoder_noise=encoder_noise)
+    steps = torch.full((4, 1, 1), 0.3)
+    bits = 8 * len(latent_coder.encode_latent(latent, step=0.3))
+    refined = refine_latent(decoder, target, latent, steps, bits, Refinement(6, 0.05))
+    assert quantized_error(decoder, target, refined, steps) <= quantized_error(decoder, target, latent, steps)
+    assert 8 * len(latent_coder.encode_latent(refined, step=0.3)) <= bits
+
+
 @pytest.mark.slow
 def test_effort_on_a_real_autoencoder_buys_quality_not_bits(taef2_spec, kodak_dir):
     from PIL import Image
