@@ -4,8 +4,8 @@
 
 Issue 15 asks model 2 to code 8% below model 1 at every step; at the finest steps it is 4.6-6.7%
 below. This measures what stronger tools would get on bench_entropy_models' symbols (the TAEF2
-latents of the Kodak images, quantized as every level does), the even-numbered images for training,
-the odd-numbered ones measured:
+latents of the Kodak images, quantized as every level does), kodim01, 03, ..., 23 for training,
+kodim02, 04, ..., 24 measured:
 
 1. *A stronger linear predictor*: recursive least squares with forgetting (lambda 0.998, the
    covariance solved every 4 values) over model 2's own neighbourhood (10 causal neighbours, 13
@@ -13,14 +13,14 @@ the odd-numbered ones measured:
    earlier-coded channel at the coded position. Printed as mean squared prediction error.
 2. *A learned conditional density*: a two-layer MLP (GELU) giving each value a discretised logistic
    distribution (mean = a linear prediction plus a correction, scale), trained with Adam on the
-   even images, its ideal code length taken on the odd ones. Inputs: (a) model 2's neighbourhood
-   and the channel; (b) the same plus the least-squares prediction of 1., its residuals at six
+   odd-numbered images, its ideal code length taken on the even-numbered ones. Inputs: (a) model
+   2's neighbourhood and the channel; (b) the same plus the least-squares prediction of 1., its residuals at six
    causal neighbours and at the two first references, and their magnitudes. It is the ideal code
    length of a float model (an arithmetic coder would add about 0.1%), so it bounds what a learned
    model 3 could win, not a format.
 
-Model 1's and model 2's sizes are their real payloads on the odd images. The figures are bounds for
-the issue's discussion: nothing here is part of the codec.
+Model 1's and model 2's sizes are their real payloads on the measured images. The figures are
+bounds for the issue's discussion: nothing here is part of the codec.
 """
 
 from __future__ import annotations
@@ -286,7 +286,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10)
     args = parser.parse_args()
     start = time.perf_counter()
-    print(f"Kodak TAEF2 symbols; even images train, odd images measured (load average {os.getloadavg()[0]:.1f})")
+    print(
+        f"Kodak TAEF2 symbols; kodim01, 03, ... train, kodim02, 04, ... are measured (load average {os.getloadavg()[0]:.1f})"
+    )
     print(
         "| step | model 1 | model 2 | 0.92 x model 1 | MLP (a) neighbours | MLP (b) + RLS | (b) / model 2 | RLS MSE, model 2's references | RLS MSE, every earlier channel |"
     )
