@@ -36,7 +36,7 @@ from sdcodec.benchmarks.bench_entropy_models import kodak_symbols
 from sdcodec.codec.coding import entropy_model2 as em2
 from sdcodec.codec.coding import symbol_coder
 
-PAD = 2
+PAD = em2.PAD  # the padded planes of model 2's coder
 FORGETTING = 0.998
 RIDGE = 0.1
 SOLVE_EVERY = 4
@@ -152,10 +152,7 @@ def rls_predictions(q: np.ndarray, every_channel: bool = False) -> np.ndarray:
     near_others = em2.NEAR_REFERENCE
     if every_channel:
         channels = q.shape[0]
-        flat = q.reshape(channels, -1).astype(np.float64)
-        flat -= flat.mean(axis=1, keepdims=True)
-        norms = np.maximum(np.sqrt((flat**2).sum(axis=1)), 1e-12)
-        corr = np.abs(flat @ flat.T) / np.outer(norms, norms)
+        corr = em2.channel_correlations(q)
         refs = np.full((channels, max(channels - 1, 1)), -1, dtype=np.int64)
         nrefs = np.zeros(channels, dtype=np.int64)
         for k in range(1, channels):

@@ -114,12 +114,7 @@ def choose_order_and_references(
     channels = q.shape[0]
     if min_correlation is None:
         min_correlation = max(0.05, 3.0 / np.sqrt(q[0].size))
-    flat = q.reshape(channels, -1).astype(np.float64)
-    flat -= flat.mean(axis=1, keepdims=True)
-    norms = np.sqrt((flat**2).sum(axis=1))
-    norms[norms == 0] = np.inf
-    corr = np.abs(flat @ flat.T) / np.outer(norms, norms)
-    np.fill_diagonal(corr, 0.0)
+    corr = channel_correlations(q)
     order = [int(np.argmax((corr**2).sum(axis=1)))]
     left = sorted(set(range(channels)) - set(order))
     while left:
@@ -136,3 +131,15 @@ def choose_order_and_references(
         refs[c, : len(chosen)] = chosen
         nrefs[c] = len(chosen)
     return np.array(order, dtype=np.int64), refs, nrefs
+
+
+def channel_correlations(q: np.ndarray) -> np.ndarray:
+    """|Pearson correlation| (C, C) between the channels of q (C, h, w); 0 on the diagonal and for a constant channel."""
+    channels = q.shape[0]
+    flat = q.reshape(channels, -1).astype(np.float64)
+    flat -= flat.mean(axis=1, keepdims=True)
+    norms = np.sqrt((flat**2).sum(axis=1))
+    norms[norms == 0] = np.inf
+    corr = np.abs(flat @ flat.T) / np.outer(norms, norms)
+    np.fill_diagonal(corr, 0.0)
+    return corr

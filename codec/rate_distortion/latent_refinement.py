@@ -155,8 +155,8 @@ def _refine_tile(decoder, target, latent, steps, region, bits_per_value, refinem
             optimizer.zero_grad()
             distortion, proxy = distortion_and_rate(quantize=iteration >= continuous)
             loss = distortion + (rate_weight * proxy if iteration >= continuous else 0)
-            if best is not None and iteration >= continuous and float(loss.detach()) < best[0]:
-                best = (float(loss.detach()), scaled.detach().clone())
+            if best is not None and iteration >= continuous and (value := float(loss.detach())) < best[0]:
+                best = (value, scaled.detach().clone())
             (loss * scale).backward()
             optimizer.step()
         if best is not None:
