@@ -66,6 +66,7 @@ class FileResult:
     error: str | None = None
     fatal: bool = False  # the error would repeat for every file (the model does not load)
     warnings: tuple[str, ...] = ()  # what the file lost on the way (metadata, transparency, restoration)
+    infos: tuple[str, ...] = ()  # one-time information met on the way (a cache being filled), not losses
 
     @property
     def ok(self) -> bool:
@@ -79,13 +80,19 @@ class FileResult:
 
 
 # Notices that only say what a file's encode or decode is doing; the batch's progress bar says that.
-# Every other notice reports something lost (metadata, transparency, restoration) and is printed.
 ACTIVITY_NOTICES = ("encoding ", "decoding ", "refining ", "restoring ")
+# Notices about the run rather than the file (the model's metric measured once into its cache):
+# printed as they are, not as something this file lost.
+INFORMATION_NOTICES = ("measuring ",)
+# Every other notice reports something lost (metadata, transparency, restoration) and is printed
+# with the file's name.
 
 
-def _collect_warnings(warnings: list[str]) -> Callable[[str], None]:
+def _collect_notices(warnings: list[str], infos: list[str]) -> Callable[[str], None]:
     def notice(message: str) -> None:
-        if not message.startswith(ACTIVITY_NOTICES):
+        if message.startswith(INFORMATION_NOTICES):
+            infos.append(message)
+        elif not message.startswith(ACTIVITY_NOTICES):
             warnings.append(message)
 
     return notice
@@ -94,6 +101,7 @@ def _collect_warnings(warnings: list[str]) -> Callable[[str], None]:
 def encode_file(settings: EncodeSettings, source: Path, target: Path) -> FileResult:
     """Encode one file into one .sdz; every failure becomes the result's one-line error."""
     warnings: list[str] = []
+    infos: list[str] = []
 
     def work() -> FileResult:
         from sdcodec.bitstream import read_sdz
@@ -103,11 +111,13 @@ def encode_file(settings: EncodeSettings, source: Path, target: Path) -> FileRes
         check_output(target, settings.force, source)
         options = dataclasses.asdict(settings)
         force = options.pop("force")
-        data = encode_image(source, **options, notice=_collect_warnings(warnings))
+        data = encode_image(source, **options, notice=_collect_notices(warnings, infos))
         write_output(target, lambda out: out.write(data), force)
         header = read_sdz(data)
         pixels = header.width * header.height
-        return FileResult(source, target, source.stat().st_size, len(data), pixels, warnings=tuple(warnings))
+        return FileResult(
+            source, target, source.stat().st_size, len(data), pixels, warnings=tuple(warnings), infos=tuple(infos)
+        )
 
     return _reported(work, source, target)
 
@@ -115,6 +125,7 @@ def encode_file(settings: EncodeSettings, source: Path, target: Path) -> FileRes
 def decode_file(settings: DecodeSettings, source: Path, target: Path) -> FileResult:
     """Decode one .sdz into one image file (format from ``target``'s extension)."""
     warnings: list[str] = []
+    infos: list[str] = []
 
     def work() -> FileResult:
         from sdcodec.codec.image_decoding import decode_image, read_file
@@ -130,11 +141,13 @@ def decode_file(settings: DecodeSettings, source: Path, target: Path) -> FileRes
             consistency=settings.consistency,
             device=settings.device,
             max_pixels=settings.max_pixels,
-            notice=_collect_warnings(warnings),
+            notice=_collect_notices(warnings, infos),
         )
-        save_image(image, target, settings.force, _collect_warnings(warnings), quality=settings.output_quality)
+        save_image(image, target, settings.force, _collect_notices(warnings, infos), quality=settings.output_quality)
         pixels = image.width * image.height
-        return FileResult(source, target, len(data), target.stat().st_size, pixels, warnings=tuple(warnings))
+        return FileResult(
+            source, target, len(data), target.stat().st_size, pixels, warnings=tuple(warnings), infos=tuple(infos)
+        )
 
     return _reported(work, source, target)
 
@@ -192,6 +205,8 @@ def run_batch(
     with Progress(label, total=len(pairs), quiet=quiet, console=console) as progress:
 
         def done(result: FileResult) -> None:
+            for info in () if quiet else result.infos:
+                progress.print(info)
             for warning in () if quiet else result.warnings:
                 progress.print(f"{result.source}: {warning}", style="yellow")
             if not result.ok:

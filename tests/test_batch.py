@@ -187,6 +187,43 @@ def test_what_a_file_loses_is_reported_per_file_in_a_batch(tmp_path, tiny_vae_di
     assert quiet.exit_code == 0 and quiet.stderr == ""
 
 
+def test_information_is_printed_once_as_it_is_and_losses_with_the_file(tmp_path, album):
+    """The metric being measured into its cache is news about the run, not something a.png lost."""
+    import io
+
+    from rich.console import Console
+
+    from sdcodec.codec.batch_run import FileResult, _collect_notices, run_batch
+
+    def work(source, target):
+        warnings, infos = [], []
+        notice = _collect_notices(warnings, infos)
+        if source.name == "a.png":
+            notice("measuring tiny's channel metric, once for these weights (kept in /cache)")
+        notice("encoding 20x16 with tiny")
+        notice("ICC profile dropped: test")
+        return FileResult(source, target, 1, 1, 1, warnings=tuple(warnings), infos=tuple(infos))
+
+    stream = io.StringIO()
+    ok = run_batch(
+        work,
+        [album],
+        tmp_path / "out",
+        output_suffix=".sdz",
+        label="encoding",
+        verb="encoded",
+        console=Console(file=stream, width=400),
+    )
+    lines = stream.getvalue().splitlines()
+    assert ok
+    assert "measuring tiny's channel metric, once for these weights (kept in /cache)" in lines
+    assert sorted(line for line in lines if "ICC" in line) == [
+        f"{album / 'a.png'}: ICC profile dropped: test",
+        f"{album / 'b.jpg'}: ICC profile dropped: test",
+    ]
+    assert not any("encoding 20x16" in line for line in lines)
+
+
 def test_o_with_a_file_name_and_one_input_writes_that_file(tmp_path, album, tiny_vae_dir):
     """cwebp's habit, and gen's own -o: `encode a.png -o a.sdz` writes the file a.sdz, not a directory."""
     sdz = tmp_path / "a.sdz"
