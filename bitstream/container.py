@@ -4,7 +4,8 @@ Layout (version 1)::
 
     b"SDZ" version:u8
     flags            uvarint  bit0 caption, bit1 restoration hints, bit2 alpha plane,
-                              bit3 per-channel step multipliers, bit4 metadata (ICC, EXIF)
+                              bit3 per-channel step multipliers, bit4 metadata (ICC, EXIF),
+                              bit5 gray image (decoders output one luma channel; no field)
     latent_space     uvarint  id from latent_spaces (127 = raw latent, no autoencoder)
     width height     uvarint  original image size in pixels
     C h w            uvarint  latent shape
@@ -59,7 +60,8 @@ _FLAG_RESTORE = 2
 _FLAG_ALPHA = 4
 _FLAG_CHANNEL_STEPS = 8
 _FLAG_METADATA = 16
-_KNOWN_FLAGS = _FLAG_CAPTION | _FLAG_RESTORE | _FLAG_ALPHA | _FLAG_CHANNEL_STEPS | _FLAG_METADATA
+_FLAG_GRAY = 32
+_KNOWN_FLAGS = _FLAG_CAPTION | _FLAG_RESTORE | _FLAG_ALPHA | _FLAG_CHANNEL_STEPS | _FLAG_METADATA | _FLAG_GRAY
 CHANNEL_STEP_ONE = 16
 MAX_CHANNEL_STEP = 255
 
@@ -83,6 +85,7 @@ class SdzFile:
     alpha: bytes | None = None
     channel_steps: tuple[int, ...] = ()  # empty: every channel uses quant_step
     metadata: bytes | None = None  # the packed section (metadata.pack_metadata); see image_metadata
+    gray: bool = False  # the source image was gray: decoders output one luma channel (L, or LA with alpha)
 
     @property
     def image_metadata(self) -> ImageMetadata:
@@ -155,7 +158,9 @@ def _validate(f: SdzFile) -> None:
             f"restore guidance {f.restore_guidance} is out of range 0..{MAX_RESTORE_GUIDANCE_TENTHS / 10}"
         )
     if f.metadata is not None:
-        unpack_metadata(f.metadata)  # MetadataError for any defect of the section
+        kept = unpack_metadata(f.metadata)  # MetadataError for any defect of the section
+        if f.gray and kept.icc_profile is not None:
+            raise FieldRangeError("a gray image cannot carry an ICC profile (sdcodec keeps RGB profiles only)")
 
 
 def write_sdz(f: SdzFile) -> bytes:
@@ -166,6 +171,7 @@ def write_sdz(f: SdzFile) -> bytes:
         | (_FLAG_ALPHA if f.alpha is not None else 0)
         | (_FLAG_CHANNEL_STEPS if f.channel_steps else 0)
         | (_FLAG_METADATA if f.metadata is not None else 0)
+        | (_FLAG_GRAY if f.gray else 0)
     )
     out = bytearray(MAGIC)
     out.append(VERSION)
@@ -218,7 +224,7 @@ def read_sdz(data: bytes, *, max_pixels: int | None = None) -> SdzFile:
         raise TrailingBytesError(f"{r.remaining} unexpected bytes after the end of the file")
     if int.from_bytes(stored, "big") != zlib.crc32(data[:crc_pos]):
         raise ChecksumError("checksum mismatch: the file is corrupt")
-    f = SdzFile(**fields, payload=payload, has_restore_hints=bool(flags & _FLAG_RESTORE))
+    f = SdzFile(**fields, payload=payload, has_restore_hints=bool(flags & _FLAG_RESTORE), gray=bool(flags & _FLAG_GRAY))
     try:
         _validate(f)
     except ValueError as exc:  # latent_spaces.by_name on an impossible combination

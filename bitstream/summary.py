@@ -25,6 +25,7 @@ def describe(data: bytes) -> dict:
         "caption": header.caption,
         "restore_steps": header.restore_steps,
         "restore_guidance": header.restore_guidance,
+        "gray": header.gray,
         "alpha_bytes": len(header.alpha) if header.alpha is not None else 0,
         "metadata_bytes": len(header.metadata) if header.metadata is not None else 0,
         "icc_profile_bytes": len(metadata.icc_profile or b""),

@@ -74,6 +74,7 @@ def encode_latent_image(
     alpha: bytes | None = None,
     channel_steps: tuple[int, ...] = (),
     metadata: bitstream.ImageMetadata | None = None,
+    gray: bool = False,
     rdo_weight: float = 0.0,
     channel_metric: np.ndarray | None = None,
     entropy_model: int | None = None,
@@ -84,6 +85,7 @@ def encode_latent_image(
     ``quality`` (1-100), ``bpp`` or ``size`` (bytes) pick the rate; bpp and size are ceilings:
     the result is the best file that fits. Used by ``encode_image`` and by ``gen -o x.sdz``.
     ``metadata`` (ICC profile, EXIF) is stored compressed beside the latent when not empty.
+    ``gray`` marks a gray image: decoders give back one luma channel (L, or LA with alpha).
     ``rdo_weight`` > 0 quantizes for rate plus distortion (``quantizer.rdo_quantize``), 0 rounds;
     with it, ``channel_metric`` (C, C; ``channel_weighting.channel_metric``) shapes the errors across channels.
     ``entropy_model`` is the payload's model id (None: the format's default, 1).
@@ -100,6 +102,7 @@ def encode_latent_image(
         alpha=alpha,
         channel_steps=channel_steps,
         metadata=bitstream.pack_metadata(metadata) if metadata else None,
+        gray=gray,
         rdo_weight=rdo_weight,
         channel_metric=channel_metric,
         entropy_model=entropy_model,
@@ -186,6 +189,8 @@ def encode_image(
         alpha=alpha,
         channel_steps=multipliers,
         metadata=metadata,
+        # A gray input decodes gray; not under an (RGB) ICC profile, whose pixels are RGB by definition.
+        gray=loaded.gray and not (metadata and metadata.icc_profile),
         entropy_model=DEFAULT_ENTROPY_MODEL if entropy_model is None else entropy_model,
     )
     if effort > 1:

@@ -87,7 +87,8 @@ def decode_image(
     notice: Notice = silent,
     max_pixels: int = bitstream.DEFAULT_MAX_PIXELS,
 ) -> Image.Image:
-    """Decode a .sdz file (its bytes, or a path) to a PIL image (RGB, or RGBA when the file kept an alpha plane).
+    """Decode a .sdz file (its bytes, or a path) to a PIL image (RGB, or RGBA when the file kept an alpha plane;
+    L or LA when the source was gray).
 
     A file that kept an ICC profile gives pixels in that profile, with ``info["icc_profile"]``;
     kept EXIF is in ``info["exif"]`` (both written back by ``image_output``).
@@ -119,7 +120,10 @@ def decode_image(
     with torch.inference_mode():
         pixels = autoencoder.decode(latent[None].float())
     pixels = image_io.crop(pixels, sdz.height, sdz.width)
-    return image_metadata.attach_metadata(image_io.to_pil(pixels, alpha), sdz.image_metadata, notice)
+    image = image_io.to_pil(pixels, alpha)
+    if sdz.gray:  # the source was gray: its luma, without the tints a decoder adds
+        image = image_io.to_gray(image)
+    return image_metadata.attach_metadata(image, sdz.image_metadata, notice)
 
 
 def _sdz_bytes(data) -> bytes:

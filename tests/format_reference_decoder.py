@@ -86,7 +86,7 @@ def parse_container(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict:
     if version != 1:
         raise FormatError("UnknownVersion", f"version {version}")
     flags = r.uvarint("flags")
-    if flags & ~0x1F:
+    if flags & ~0x3F:
         raise FormatError("FieldRange", f"unknown flags {flags:#x}")
     space_id = r.uvarint("latent space")
     if space_id not in SPACES:
@@ -108,6 +108,7 @@ def parse_container(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict:
         except UnicodeDecodeError:
             raise FormatError("FieldRange", "caption is not UTF-8") from None
     h["has_restore_hints"] = bool(flags & 2)
+    h["gray"] = bool(flags & 32)  # no field: decoders output one luma channel
     h["restore_steps"], h["restore_guidance_tenths"] = 0, 10
     if flags & 2:
         h["restore_steps"] = r.uvarint("restore steps", 1000)
@@ -134,6 +135,8 @@ def parse_container(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict:
     if h["step_code"] < 1 or h["recon_offset"] > 31 or any(m < 1 for m in h["channel_steps"]):
         raise FormatError("FieldRange", "step_code, recon_offset or a channel step out of range")
     h["icc_profile"], h["exif"] = parse_metadata(metadata) if metadata is not None else (None, None)
+    if h["gray"] and h["icc_profile"] is not None:
+        raise FormatError("FieldRange", "a gray image with an ICC profile")
     # decoding ceiling
     if h["width"] * h["height"] > max_pixels or c * lh * lw > max_pixels // 2:
         raise FormatError("TooLarge", "above the decoding ceiling")

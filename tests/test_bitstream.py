@@ -141,6 +141,24 @@ def test_channel_step_multipliers_round_trip_and_are_validated():
         write_sdz(sample_file(channel_steps=(16, 0, 16, 16)))
 
 
+def test_gray_flag_round_trips_and_older_files_read_as_colour():
+    from sdcodec.bitstream.errors import FieldRangeError
+
+    assert read_sdz(write_sdz(sample_file(gray=True))).gray is True
+    plain = write_sdz(sample_file())
+    assert read_sdz(plain).gray is False and plain[4] & 32 == 0  # files without it are unchanged
+    assert bitstream.describe(write_sdz(sample_file(gray=True)))["gray"] is True
+    profile = bitstream.ImageMetadata(icc_profile=_rgb_icc_profile())
+    with pytest.raises(FieldRangeError, match="gray image cannot carry an ICC profile"):
+        write_sdz(sample_file(gray=True, metadata=bitstream.pack_metadata(profile)))
+
+
+def _rgb_icc_profile() -> bytes:
+    from PIL import ImageCms
+
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
 def test_restore_guidance_above_the_readers_range_is_refused_by_the_writer():
     """The writer must not produce a file that its own reader refuses."""
     assert (

@@ -141,6 +141,7 @@ def test_exif_rotated_jpeg_and_grayscale_through_the_cli(tmp_path, tiny_vae_dir)
 
 def test_rgba_keeps_alpha_and_jpeg_output_flattens_with_a_notice(tmp_path, tiny_vae_dir):
     rgba = np.zeros((12, 20, 4), np.uint8)
+    rgba[..., 0] = 200  # colour: a gray picture would decode as LA
     rgba[..., 3] = np.arange(20, dtype=np.uint8) * 12
     source = tmp_path / "rgba.png"
     Image.fromarray(rgba, "RGBA").save(source)

@@ -223,8 +223,10 @@ def test_output_quality_for_a_lossless_format_is_a_usage_error(tmp_path, sdz_fil
     assert result.exit_code == 2 and "PNG" in result.stderr and not (tmp_path / "x.png").exists()
 
 
-def test_alpha_file_to_jpeg_reports_the_mode_saved(tmp_path, tiny_vae_dir):
+@pytest.mark.parametrize("red, saved", [(200, "RGB"), (0, "L")])  # a gray picture decodes as LA, then L
+def test_alpha_file_to_jpeg_reports_the_mode_saved(tmp_path, tiny_vae_dir, red, saved):
     rgba = np.zeros((12, 20, 4), np.uint8)
+    rgba[..., 0] = red
     rgba[..., 3] = np.arange(20, dtype=np.uint8) * 12
     source, sdz, jpeg = tmp_path / "rgba.png", tmp_path / "rgba.sdz", tmp_path / "rgba.jpg"
     Image.fromarray(rgba, "RGBA").save(source)
@@ -232,7 +234,7 @@ def test_alpha_file_to_jpeg_reports_the_mode_saved(tmp_path, tiny_vae_dir):
     result = run("decode", sdz, jpeg, "-m", tiny_vae_dir)
     assert result.exit_code == 0 and "transparency" in result.stderr
     wrote = next(line for line in result.stderr.splitlines() if line.startswith("wrote"))
-    assert " RGB " in wrote and "RGBA" not in wrote and Image.open(jpeg).mode == "RGB"
+    assert f" {saved} " in wrote and "A " not in wrote and Image.open(jpeg).mode == saved
 
 
 def test_encoding_an_animation_says_only_its_first_frame_is_kept(tmp_path, tiny_vae_dir):

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sdcodec import bitstream
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
@@ -88,6 +90,23 @@ def test_reference_decoder_rejects_bad_metadata_sections(section):
     assert caught.value.kind == "Metadata"
 
 
+def test_gray_flag_has_no_field_and_excludes_an_icc_profile():
+    data = (VECTORS / "raw-4x8x8.sdz").read_bytes()
+    assert data[4] == 0
+    _, plain, _ = ref.decode_file(data)
+    header, symbols, _ = ref.decode_file(_rewrap(data[:4] + b"\x20" + data[5:-4]))
+    assert header["gray"] and np.array_equal(symbols, plain)
+    assert bitstream.read_sdz(_rewrap(data[:4] + b"\x20" + data[5:-4])).gray
+    with_icc = (VECTORS / "sd1-metadata-64x60.sdz").read_bytes()
+    assert with_icc[4] & 16 and not with_icc[4] & 32
+    gray_with_icc = _rewrap(with_icc[:4] + bytes([with_icc[4] | 32]) + with_icc[5:-4])
+    with pytest.raises(ref.FormatError) as caught:
+        ref.decode_file(gray_with_icc)
+    assert caught.value.kind == "FieldRange"
+    with pytest.raises(bitstream.BitstreamError, match="gray image cannot carry an ICC profile"):
+        bitstream.read_sdz(gray_with_icc)
+
+
 def test_listed_decay_rates_follow_from_their_definition():
     assert ref.rates_from_formula() == ref.RATES
 
@@ -100,7 +119,7 @@ def test_listed_decay_rates_follow_from_their_definition():
         (lambda d: d[:-1], "Checksum"),  # the declared payload no longer fits: caught as short CRC
         (lambda d: d + b"\x00", "TrailingBytes"),
         (lambda d: d[:-5] + bytes([d[-5] ^ 1]) + d[-4:], "Checksum"),
-        (lambda d: _rewrap(d[:4] + b"\x20" + d[5:-4]), "FieldRange"),  # unknown flag bit 5
+        (lambda d: _rewrap(d[:4] + b"\x40" + d[5:-4]), "FieldRange"),  # unknown flag bit 6
         (lambda d: _rewrap(d[:5] + b"\x05" + d[6:-4]), "FieldRange"),  # unknown latent space id
     ],
 )

@@ -32,7 +32,7 @@ def test_any_size_round_trips_to_the_same_size(tiny_vae_dir, size):
     assert (header.width, header.height) == size and header.latent_space == "sd1"
     assert header.latent_shape == (4, -(-size[1] // 8), -(-size[0] // 8))
     out = sdcodec.decode_image(data, model=str(tiny_vae_dir))
-    assert out.size == size and out.mode == "RGB"
+    assert out.size == size and out.mode == ("L" if size == (1, 1) else "RGB")  # one black pixel is gray
 
 
 def test_alpha_is_restored_exactly(tiny_vae_dir):
@@ -92,6 +92,46 @@ def test_file_without_hub_default_needs_a_model(taef2_spec):
         sdcodec.decode_image(data)
 
 
+def _gray_sources() -> dict:
+    gray = gradient_image(24, 16, "L")
+    sixteen = Image.fromarray(np.asarray(gray).astype(np.uint16) * 257)
+    return {"L": gray, "RGB of a gray picture": gray.convert("RGB"), "16-bit gray": sixteen}
+
+
+@pytest.mark.parametrize("kind", list(_gray_sources()))
+def test_a_gray_picture_decodes_gray(tiny_vae_dir, kind):
+    """Gray in, gray out (as PNG, cjxl and avifenc keep it): one luma channel, without a decoder's tints."""
+    data = sdcodec.encode_image(_gray_sources()[kind], model=str(tiny_vae_dir), quality=60)
+    assert bitstream.read_sdz(data).gray and bitstream.describe(data)["gray"]
+    out = sdcodec.decode_image(data, model=str(tiny_vae_dir))
+    assert out.mode == "L" and out.size == (24, 16)
+
+
+def test_colour_stays_rgb_and_gray_with_alpha_is_la(tiny_vae_dir):
+    colour = sdcodec.encode_image(gradient_image(24, 16), model=str(tiny_vae_dir), quality=60)
+    assert not bitstream.read_sdz(colour).gray
+    assert sdcodec.decode_image(colour, model=str(tiny_vae_dir)).mode == "RGB"
+    image = gradient_image(24, 16, "L").convert("LA")
+    alpha = np.zeros((16, 24), np.uint8)
+    alpha[2:14, 3:20] = 180
+    image.putalpha(Image.fromarray(alpha))
+    out = sdcodec.decode_image(sdcodec.encode_image(image, model=str(tiny_vae_dir)), model=str(tiny_vae_dir))
+    assert out.mode == "LA"
+    np.testing.assert_array_equal(np.asarray(out)[..., 1], alpha)
+
+
+def test_a_gray_picture_with_an_rgb_profile_stays_rgb(tiny_vae_dir):
+    """An ICC profile describes RGB pixels: a file keeping one decodes RGB in it, never gray under it."""
+    from PIL import ImageCms
+
+    image = gradient_image(24, 16, "L").convert("RGB")
+    image.info["icc_profile"] = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    data = sdcodec.encode_image(image, model=str(tiny_vae_dir), quality=60)
+    header = bitstream.read_sdz(data)
+    assert header.image_metadata.icc_profile is not None and not header.gray
+    assert sdcodec.decode_image(data, model=str(tiny_vae_dir)).mode == "RGB"
+
+
 def test_pillow_plugin_opens_sdz(tiny_vae_dir, monkeypatch):
     monkeypatch.setenv("SDCODEC_MODEL", str(tiny_vae_dir))
     data = sdcodec.encode_image(gradient_image(24, 16), quality=40)
@@ -99,6 +139,10 @@ def test_pillow_plugin_opens_sdz(tiny_vae_dir, monkeypatch):
     assert image.format == "SDZ" and image.size == (24, 16)
     image.load()
     assert np.asarray(image).shape == (16, 24, 3)
+    gray = Image.open(io.BytesIO(sdcodec.encode_image(gradient_image(24, 16, "L"), quality=40)))
+    assert gray.mode == "L"
+    gray.load()
+    assert np.asarray(gray).shape == (16, 24)
 
 
 @pytest.mark.slow

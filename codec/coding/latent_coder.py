@@ -78,6 +78,7 @@ def _encode_at(latent: np.ndarray, step_code: int, fields: dict) -> EncodedLaten
         has_restore_hints=fields.get("restore_steps") is not None,
         alpha=fields.get("alpha"),
         metadata=fields.get("metadata"),
+        gray=bool(fields.get("gray")),
     )
     return EncodedLatent(bitstream.write_sdz(sdz), step, ideal_bits, len(payload))
 
@@ -114,7 +115,7 @@ def encode_latent(latent, *, step: float | None = None, max_bytes: int | None = 
     ``step`` is the quantization step in the latent's own units (stored to 1/65536);
     ``max_bytes`` instead searches the step for the smallest-error file that fits.
     Extra keyword ``fields`` fill the container header (latent_space, width, height,
-    caption, restore_steps, restore_guidance, alpha, channel_steps: per-channel step
+    caption, restore_steps, restore_guidance, alpha, gray, channel_steps: per-channel step
     multipliers in 1/16, so channel c is quantized with ``step * channel_steps[c] / 16``),
     and ``entropy_model`` (1 or 2; default ``ENTROPY_MODEL_ID``) picks the entropy model.
     ``rdo_weight`` (default 0: plain rounding) lets the encoder move a symbol one step towards

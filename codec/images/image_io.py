@@ -31,6 +31,7 @@ __all__ = [
     "load_image",
     "to_tensor",
     "to_pil",
+    "to_gray",
     "pad_to_multiple",
     "crop",
     "encode_alpha",
@@ -56,6 +57,7 @@ class LoadedImage:
     icc_applied: bool = False  # whether the pixels were converted to sRGB through it
     exif: bytes | None = None  # the input's EXIF (TIFF bytes), Orientation reset to 1 (image_metadata)
     frames: int = 1  # frames or pages in the input (an animation, a multi-page TIFF); the first is the image
+    gray: bool = False  # every pixel has R = G = B (a gray mode, or an RGB file of a gray picture)
 
 
 def load_image(
@@ -177,7 +179,8 @@ def _from_pil(image: Image.Image, name: str) -> LoadedImage:
         alpha = None
     height, width = rgb.shape[:2]
     icc = image.info.get("icc_profile") or None
-    return LoadedImage(np.ascontiguousarray(rgb), alpha, width, height, icc, icc_applied, exif, frames)
+    gray = bool(np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]))
+    return LoadedImage(np.ascontiguousarray(rgb), alpha, width, height, icc, icc_applied, exif, frames, gray)
 
 
 def _rgb_and_alpha(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None, bool]:
@@ -264,6 +267,13 @@ def to_pil(image: torch.Tensor | np.ndarray, alpha: np.ndarray | None = None) ->
         raise ValueError(f"alpha shape {alpha.shape} does not match image shape {rgb.shape[:2]}")
     rgba = np.concatenate([rgb, alpha.astype(np.uint8)[..., None]], axis=2)
     return Image.fromarray(np.ascontiguousarray(rgba), "RGBA")
+
+
+def to_gray(image: Image.Image) -> Image.Image:
+    """A decoded RGB / RGBA image as L / LA (Pillow's ITU-R 601-2 luma), its ``info`` kept."""
+    gray = image.convert("LA" if image.mode == "RGBA" else "L")
+    gray.info.update(image.info)
+    return gray
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int = 8) -> torch.Tensor:

@@ -23,6 +23,7 @@ from sdcodec.codec.images.output_files import OutputError
 LOSSY_FORMATS = ("JPEG", "WEBP", "AVIF")  # the formats --output-quality applies to
 DEFAULT_QUALITY = {"JPEG": 95, "AVIF": 90}  # WebP's default is lossless
 NO_ALPHA_FORMATS = ("JPEG", "BMP", "PPM", "EPS", "PCX")
+NO_GRAY_FORMATS = ("WEBP", "AVIF")  # store gray as RGB (their writers convert; done here so the reported mode is true)
 
 
 def output_format(name: str) -> str:
@@ -62,13 +63,15 @@ def save_options(image_format: str, quality: int | None) -> dict:
 def image_file_bytes(
     image: Image.Image, image_format: str, *, quality: int | None = None, notice: Callable[[str], None] = print
 ) -> tuple[bytes, str]:
-    """The encoded file and the mode actually saved (RGB when a format without alpha flattened RGBA)."""
+    """The encoded file and the mode actually saved (RGB / L when a format without alpha flattened RGBA / LA)."""
     options = save_options(image_format, quality)
     image, metadata_options = image_metadata.for_format(image, image_format, notice)
     options.update(metadata_options)
-    if image.mode == "RGBA" and image_format in NO_ALPHA_FORMATS:
+    if image.mode in ("RGBA", "LA") and image_format in NO_ALPHA_FORMATS:
         notice(f"{image_format} has no alpha channel: the image is saved without its transparency")
-        image = image.convert("RGB")
+        image = image.convert("L" if image.mode == "LA" else "RGB")
+    if image.mode in ("L", "LA") and image_format in NO_GRAY_FORMATS:
+        image = image.convert("RGB" if image.mode == "L" else "RGBA")
     buffer = io.BytesIO()
     image.save(buffer, format=image_format, **options)
     return buffer.getvalue(), image.mode

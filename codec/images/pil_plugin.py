@@ -81,7 +81,7 @@ class SdzImageFile(ImageFile.ImageFile):
         except bitstream.BitstreamError as exc:
             raise SyntaxError(f"not a valid .sdz file: {exc}") from None
         self._size = (header.width, header.height)
-        self._mode = "RGBA" if header.alpha is not None else "RGB"
+        self._mode = ("LA" if header.gray else "RGBA") if header.alpha is not None else ("L" if header.gray else "RGB")
         self.info["caption"] = header.caption
         self.info["latent_space"] = header.latent_space
         self.info.update(image_metadata.info_of(header.image_metadata))
