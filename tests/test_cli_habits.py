@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -73,6 +74,29 @@ def test_bpp_help_states_the_range_it_accepts():
 def test_device_names_torch_knows_pass_the_usage_check(tmp_path, photo, tiny_vae_dir):
     result = run("encode", photo, tmp_path / "x.sdz", "-m", tiny_vae_dir, "--device", "CPU", "-q")
     assert result.exit_code == 0 and (tmp_path / "x.sdz").exists()
+
+
+def test_info_takes_several_files_and_goes_on_past_a_bad_one(tmp_path):
+    """`sdcodec info *.sdz`: a table per file headed by its name, or one JSON line each; a bad file is one line, exit 1."""
+    from sdcodec.codec.coding import latent_coder
+
+    names = []
+    for width in (16, 24):
+        path = tmp_path / f"w{width}.sdz"
+        path.write_bytes(latent_coder.encode_latent(np.zeros((4, 2, width // 8)), step=1.0, width=width, height=16))
+        names.append(path)
+    bad = tmp_path / "bad.sdz"
+    bad.write_bytes(b"not sdz")
+    result = sdcodec_process("info", names[0], bad, names[1])
+    out = result.stdout.decode().splitlines()
+    errors = result.stderr.decode().strip().splitlines()
+    assert result.returncode == 1 and errors == [f"error: {bad}: invalid .sdz file: not an .sdz file (bad magic bytes)"]
+    assert [line.split()[1] for line in out if line.split()[:1] == ["file"]] == [str(names[0]), str(names[1])]
+    assert [line.split()[1] for line in out if line.split()[:1] == ["width"]] == ["16", "24"]
+    lines = run("info", "--json", *names).stdout.splitlines()
+    facts = [json.loads(line) for line in lines]
+    assert [(f["file"], f["width"]) for f in facts] == [(str(names[0]), 16), (str(names[1]), 24)]
+    assert "file" not in json.loads(run("info", "--json", names[0]).stdout)  # one file: as before
 
 
 def test_info_columns_line_up(tmp_path):

@@ -215,25 +215,50 @@ def decode(
 
 
 def info(
-    input: Path = typer.Argument(..., help="The .sdz file to describe (- reads stdin)."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    inputs: list[Path] = typer.Argument(
+        ..., metavar="FILE", help="The .sdz files to describe (- reads stdin), as in `sdcodec info *.sdz`."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per file, a line each (JSON Lines)."),
 ) -> None:
-    """Describe a .sdz file without decoding it."""
-    with reported_errors():
-        from sdcodec.bitstream import describe
-        from sdcodec.codec.diffusion.parameters import caption_parameters
-        from sdcodec.codec.images.standard_streams import read_bytes
+    """Describe .sdz files without decoding them.
 
-        facts = describe(read_bytes(input))
-        generation = caption_parameters(facts["caption"])  # a .sdz from gen: its A1111 parameters
-        if generation is not None:
-            facts["generation_parameters"] = generation
-        if as_json:
-            print(json.dumps(facts, ensure_ascii=False))
-            return
-        console = Console(highlight=False, soft_wrap=True, emoji=False)  # ":dog:" in a prompt stays text
-        for line in fact_lines(facts):
-            console.print(line, markup=False)
+    With several files each table starts with the file's name (JSON: a "file" entry); a file that
+    cannot be read is one error line, the others are still described, and the exit code is 1.
+    """
+    several = len(inputs) > 1
+    failed = False
+    for position, input in enumerate(inputs):
+        try:
+            with reported_errors(str(input) if several else ""):
+                _print_info(input, as_json, name=str(input) if several else None, first=position == 0)
+        except typer.Exit as stop:
+            if stop.exit_code != 1:  # interrupted
+                raise
+            failed = True
+    if failed:
+        raise typer.Exit(1)
+
+
+def _print_info(input: Path, as_json: bool, *, name: str | None, first: bool) -> None:
+    """One file's facts: a table (headed by ``name`` when given) or one JSON line."""
+    from sdcodec.bitstream import describe
+    from sdcodec.codec.diffusion.parameters import caption_parameters
+    from sdcodec.codec.images.standard_streams import read_bytes
+
+    facts = describe(read_bytes(input))
+    generation = caption_parameters(facts["caption"])  # a .sdz from gen: its A1111 parameters
+    if generation is not None:
+        facts["generation_parameters"] = generation
+    if name is not None:
+        facts = {"file": name, **facts}
+    if as_json:
+        print(json.dumps(facts, ensure_ascii=False), flush=True)
+        return
+    console = Console(highlight=False, soft_wrap=True, emoji=False)  # ":dog:" in a prompt stays text
+    if name is not None and not first:
+        console.print()
+    for line in fact_lines(facts):
+        console.print(line, markup=False)
 
 
 def fact_lines(facts: dict) -> list[str]:

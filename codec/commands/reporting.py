@@ -25,8 +25,11 @@ def fail(message: str) -> None:
 
 
 @contextlib.contextmanager
-def reported_errors() -> Iterator[None]:
-    """Turn every failure into one line on stderr and exit 1 (SDCODEC_DEBUG=1 shows tracebacks)."""
+def reported_errors(subject: str = "") -> Iterator[None]:
+    """Turn every failure into one line on stderr and exit 1 (SDCODEC_DEBUG=1 shows tracebacks).
+
+    ``subject`` (a file name, when a command handles several) starts the line unless the message names it.
+    """
     try:
         yield
     except typer.Exit:
@@ -49,6 +52,8 @@ def reported_errors() -> Iterator[None]:
         message = " ".join(str(exc).split()) or type(exc).__name__
         if isinstance(exc, BitstreamError):
             message = f"invalid .sdz file: {message}"
+        if subject and subject not in message:
+            message = f"{subject}: {message}"
         stderr.print(f"{prefix}: {message}", style="red", markup=False)
         raise typer.Exit(1) from None
 
