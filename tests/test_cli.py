@@ -68,7 +68,11 @@ def test_existing_output_needs_force_and_input_is_never_overwritten(tmp_path, ph
     assert sdz.read_bytes()[:3] == b"SDZ"
     before = photo.read_bytes()
     result = run("encode", photo, photo, "-m", tiny_vae_dir, "--force")
-    assert result.exit_code == 1 and photo.read_bytes() == before
+    assert result.exit_code == 2 and photo.read_bytes() == before  # an image name is never encode's output
+    unnamed = tmp_path / "photo.bin"  # an image whose name does not say so
+    unnamed.write_bytes(before)
+    result = run("encode", unnamed, unnamed, "-m", tiny_vae_dir, "--force")
+    assert result.exit_code == 1 and unnamed.read_bytes() == before
 
 
 @pytest.mark.parametrize("kind", ["not-an-image", "truncated-png", "missing"])

@@ -154,6 +154,13 @@ def encode(
         batch(work, paths, output_dir, ".sdz", ("encoding", "encoded"), recursive=recursive, jobs=jobs, quiet=quiet)
         return
     input, output = single_file_paths(paths)
+    if output.suffix.lower() != ".sdz" and _is_image_name(output.name):
+        # A .sdz in a file called photo.webp would fool every viewer: the user meant another command.
+        raise typer.BadParameter(
+            f"{output} names an image format, but encode writes a .sdz file: name it "
+            f"{output.with_suffix('.sdz').name} (decode writes images)",
+            param_hint="OUTPUT",
+        )
     with reported_errors():
         from sdcodec.codec.images.standard_streams import check_destination, is_stream, stdin_image, write_destination
 
