@@ -31,6 +31,7 @@ class EncodeSettings:
     quality: int | None = None
     bpp: float | None = None
     size: int | None = None
+    psnr: float | None = None
     caption: str = ""
     effort: int = 1
     tune: str = "psnr"
@@ -80,7 +81,7 @@ class FileResult:
 
 
 # Notices that only say what a file's encode or decode is doing; the batch's progress bar says that.
-ACTIVITY_NOTICES = ("encoding ", "decoding ", "refining ", "restoring ")
+ACTIVITY_NOTICES = ("encoding ", "decoding ", "refining ", "restoring ", "searching ", "searched ")
 # Notices about the run rather than the file (the model's metric measured once into its cache):
 # printed as they are, not as something this file lost.
 INFORMATION_NOTICES = ("measuring ",)

@@ -18,7 +18,7 @@ from sdcodec.codec import autoencoders
 from sdcodec.codec.coding import latent_coder
 from sdcodec.codec.errors import SdcodecError
 from sdcodec.codec.images import alpha_plane, image_io, image_metadata
-from sdcodec.codec.rate_distortion import channel_weighting, latent_refinement, model_metric
+from sdcodec.codec.rate_distortion import channel_weighting, latent_refinement, model_metric, psnr_target
 from sdcodec.codec.rate_distortion.distortion import check_tune
 
 Notice = Callable[[str], None]
@@ -136,6 +136,7 @@ def encode_image(
     quality: int | None = None,
     bpp: float | None = None,
     size: int | None = None,
+    psnr: float | None = None,
     caption: str = "",
     device: str = "auto",
     notice: Notice = silent,
@@ -156,6 +157,8 @@ def encode_image(
     decoder, for the latent whose quantized version decodes best (``latent_refinement``), at 4, 12
     and 30 decoder passes (forward and backward). Every decoder reads the result: only the encoder changes.
     At every effort ``quality`` sets the size: levels 2-4 search within level 1's file size at that quality.
+    ``psnr`` (dB) instead picks the lowest quality whose level-1 file decodes to at least that PSNR
+    (``psnr_target``: about eight encodes and decodes; out of reach, within 0.05 dB of quality 100's, with a notice).
     ``tune`` is what that search optimises: ``psnr`` (MSE), ``ssim`` (MS-SSIM with some MSE) or
     ``lpips`` (where its weights exist); it changes nothing at effort 1.
     The input's ICC profile and EXIF (Orientation reset to 1) are kept in the file unless
@@ -165,6 +168,7 @@ def encode_image(
     (``effort=1, rdo_weight=0, entropy_model=1`` is the encoder before RDOQ).
     """
     _check_encode_options(effort, tune, caption)
+    _check_rate(quality, bpp, size, psnr)
     loaded = image_io.load_image(image, max_pixels=max_pixels)
     autoencoder = autoencoders.load_autoencoder(model, device=device)
     notice(f"encoding {loaded.width}x{loaded.height} with {autoencoder.name}")
@@ -193,20 +197,53 @@ def encode_image(
         gray=loaded.gray and not (metadata and metadata.icc_profile),
         entropy_model=DEFAULT_ENTROPY_MODEL if entropy_model is None else entropy_model,
     )
+    level1 = dict(rdo_weight=rdo_weight, channel_metric=metric)
+    if psnr is not None:
+        found = _search_psnr(autoencoder, latent, loaded, fields, level1, psnr, notice)
+        if effort == 1:
+            return found.data
+        fields.update(size=len(found.data))  # levels 2-4 spend that file's size on a better image
     if effort > 1:
-        if bpp is None and size is None:
+        if bpp is None and size is None and psnr is None:
             # --quality sets the size at every effort: the search spends level 1's bytes at that
             # quality on a better image, so more effort never makes a larger file (as in cwebp -m,
             # cjxl -e) and the lowest qualities reach the lowest rates at every level.
-            level1 = encode_latent_image(latent, **fields, rdo_weight=rdo_weight, channel_metric=metric)
-            fields.update(quality=None, size=len(level1))
+            fields.update(quality=None, size=len(encode_latent_image(latent, **fields, **level1)))
         refinement = latent_refinement.EFFORTS[effort]
         notice(f"refining the latent (effort {effort}: {refinement.iterations} decoder passes, tune {tune})")
         latent = _refined(autoencoder, pixels, latent, refinement, fields, tune)
         # The search measured its latent rounded to the bin centres: the file reconstructs there too
         # (a fitted offset shifts every value it chose: 11% more bits at equal PSNR on level-2 crops).
         return encode_latent_image(latent, **fields, recon_offset=0)
-    return encode_latent_image(latent, **fields, rdo_weight=rdo_weight, channel_metric=metric)
+    return encode_latent_image(latent, **fields, **level1)
+
+
+def _search_psnr(autoencoder, latent, loaded, fields: dict, level1: dict, target: float, notice: Notice):
+    """The lowest quality's level-1 file whose decoded image reaches ``target`` dB against the loaded image."""
+    from skimage.metrics import peak_signal_noise_ratio
+
+    from sdcodec.codec.image_decoding import decoded_image, read_latent
+
+    source = loaded.rgb[..., 0] if fields["gray"] else loaded.rgb  # a gray file decodes to its luma
+
+    def encode_at(quality: int) -> bytes:
+        return encode_latent_image(latent, **{**fields, "quality": quality}, **level1)
+
+    def psnr_of(data: bytes) -> float:
+        decoded, sdz = read_latent(data)
+        image = decoded_image(autoencoder, torch.from_numpy(decoded), sdz)
+        return float(peak_signal_noise_ratio(source, np.asarray(image), data_range=255))
+
+    notice(f"searching the lowest quality that reaches {target:g} dB PSNR (an encode and a decode a probe)")
+    found = psnr_target.quality_for_psnr(encode_at, psnr_of, target)
+    if found.reached:
+        notice(f"searched {found.probes} qualities: quality {found.quality} gives {found.psnr:.2f} dB")
+    else:
+        notice(
+            f"{target:g} dB PSNR is out of reach for this model: quality {found.quality} gives {found.psnr:.2f} dB, "
+            f"within {psnr_target.CEILING_MARGIN} dB of its best"
+        )
+    return found
 
 
 def level1_quantizer(autoencoder, notice: Notice = silent) -> dict:
@@ -225,11 +262,14 @@ def level1_quantizer(autoencoder, notice: Notice = silent) -> dict:
     )
 
 
-def _check_rate(quality: int | None, bpp: float | None, size: int | None) -> None:
+def _check_rate(quality: int | None, bpp: float | None, size: int | None, psnr: float | None = None) -> None:
     """At most one rate setting, and a usable one (quality's range is checked where it maps to a step)."""
-    chosen = [name for name, value in (("quality", quality), ("bpp", bpp), ("size", size)) if value is not None]
+    given = (("quality", quality), ("bpp", bpp), ("size", size), ("psnr", psnr))
+    chosen = [name for name, value in given if value is not None]
     if len(chosen) > 1:
-        raise SdcodecError(f"give only one of quality, bpp and size (got {' and '.join(chosen)})")
+        raise SdcodecError(f"give only one of quality, bpp, size and psnr (got {' and '.join(chosen)})")
+    if psnr is not None and not (psnr > 0 and math.isfinite(psnr)):
+        raise SdcodecError(f"psnr must be a positive number of dB, got {psnr}")
     if bpp is not None and not (bpp > 0 and math.isfinite(bpp)):
         raise SdcodecError(f"bpp must be a positive number, got {bpp}")
     if size is not None and size <= 0:

@@ -117,13 +117,18 @@ def decode_image(
     if restorer is not None:
         latent = _restore(latent, q, sdz, data, restorer, steps=steps, consistency=consistency, notice=notice)
     notice(f"decoding {sdz.width}x{sdz.height} with {autoencoder.name}")
+    image = decoded_image(autoencoder, latent, sdz, alpha)
+    return image_metadata.attach_metadata(image, sdz.image_metadata, notice)
+
+
+def decoded_image(autoencoder, latent: torch.Tensor, sdz: bitstream.SdzFile, alpha=None) -> Image.Image:
+    """The autoencoder's image of a (C, h, w) latent at the file's size, in sRGB: RGB(A), or L(A) for a gray file."""
     with torch.inference_mode():
         pixels = autoencoder.decode(latent[None].float())
-    pixels = image_io.crop(pixels, sdz.height, sdz.width)
-    image = image_io.to_pil(pixels, alpha)
+    image = image_io.to_pil(image_io.crop(pixels, sdz.height, sdz.width), alpha)
     if sdz.gray:  # the source was gray: its luma, without the tints a decoder adds
         image = image_io.to_gray(image)
-    return image_metadata.attach_metadata(image, sdz.image_metadata, notice)
+    return image
 
 
 def _sdz_bytes(data) -> bytes:

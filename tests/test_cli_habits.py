@@ -53,6 +53,8 @@ def test_version_prints_the_installed_version(flag):
         (("encode", "a.png", "b.sdz", "--bpp", "0"), "--bpp"),
         (("encode", "a.png", "b.sdz", "--bpp", "nan"), "--bpp"),
         (("encode", "a.png", "b.sdz", "--quality", "0"), "--quality"),
+        (("encode", "a.png", "b.sdz", "--psnr", "30", "-Q", "40"), "--psnr"),
+        (("encode", "a.png", "b.sdz", "--psnr", "0"), "--psnr"),
         (("encode", "a.png", "b.webp"), "b.sdz"),  # a .sdz called b.webp would fool every viewer
         (("encode", "a.sdz", "a.png"), "decode writes images"),
         (("decode", "a.sdz", "b.png", "--device", "gpu"), "gpu"),

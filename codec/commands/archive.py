@@ -12,6 +12,7 @@ from sdcodec.codec.commands.options import (
     Device,
     MaxPixels,
     Model,
+    Psnr,
     Quality,
     Quiet,
     Recursive,
@@ -77,6 +78,7 @@ def archive_encode(
     quality: Quality = None,
     bpp: Bpp = None,
     size: Size = None,
+    psnr: Psnr = None,
     effort: Effort = 1,
     device: Device = "auto",
     recursive: Recursive = False,
@@ -91,12 +93,11 @@ def archive_encode(
     max_pixels: MaxPixels = 1 << 26,
 ) -> None:
     """Encode a collection of images to .sdz files on Ray, skipping inputs already done."""
-    rate_options_given(quality, bpp, size)
+    rate_options_given(quality, bpp, size, psnr)
     from sdcodec.codec.archive.jobs import encode_collection
 
-    options = dict(
-        model=model, quality=quality, bpp=bpp, size=size, effort=effort, device=device, max_pixels=max_pixels
-    )
+    options = dict(model=model, quality=quality, bpp=bpp, size=size, psnr=psnr, effort=effort, device=device)
+    options.update(max_pixels=max_pixels)
     ray = dict(address=address, actors=actors, actors_per_gpu=actors_per_gpu, batch_size=batch_size)
     run_archive(
         encode_collection,

@@ -19,6 +19,7 @@ from sdcodec.codec.commands.options import (
     MaxPixels,
     Model,
     OutputDir,
+    Psnr,
     Quality,
     Quiet,
     Recursive,
@@ -131,6 +132,7 @@ def encode(
     quality: Quality = None,
     bpp: Bpp = None,
     size: Size = None,
+    psnr: Psnr = None,
     caption: Caption = "",
     effort: Effort = 1,
     tune: TuneOption = Tune.psnr,
@@ -141,8 +143,8 @@ def encode(
     strip: Strip = False,
 ) -> None:
     """Encode an image into a .sdz file, or many into a directory (-o DIR)."""
-    rate_options_given(quality, bpp, size)
-    settings = dict(model=model, quality=quality, bpp=bpp, size=size, caption=caption, effort=effort)
+    rate_options_given(quality, bpp, size, psnr)
+    settings = dict(model=model, quality=quality, bpp=bpp, size=size, psnr=psnr, caption=caption, effort=effort)
     settings.update(tune=tune.value, device=device, max_pixels=max_pixels, strip_metadata=strip)
     one_file = one_file_output(paths, output_dir, lambda name: name.lower().endswith(".sdz"))
     if one_file:

@@ -51,6 +51,16 @@ Bpp = Annotated[
     ),
 ]
 Size = Annotated[Optional[int], typer.Option("--size", min=1, help="Ceiling in bytes: the best file that fits.")]
+Psnr = Annotated[
+    Optional[float],
+    typer.Option(
+        "--psnr",
+        parser=positive_float,
+        metavar="DB",
+        help="Target PSNR in dB (> 0): the lowest quality whose image reaches it, as cwebp -psnr "
+        "(an encode and a decode for each of about 8 qualities tried).",
+    ),
+]
 Quality = Annotated[
     Optional[int],
     typer.Option("--quality", "-Q", min=1, max=100, help="1-100, higher is finer and larger (default 50)."),
@@ -76,9 +86,13 @@ Jobs = Annotated[
 ]
 
 
-def rate_options_given(quality: Optional[int], bpp: Optional[float], size: Optional[int]) -> list[str]:
+def rate_options_given(
+    quality: Optional[int], bpp: Optional[float], size: Optional[int], psnr: Optional[float] = None
+) -> list[str]:
     """The rate options a user gave; more than one is a usage error."""
-    given = [name for name, value in (("--quality", quality), ("--bpp", bpp), ("--size", size)) if value is not None]
+    options = (("--quality", quality), ("--bpp", bpp), ("--size", size), ("--psnr", psnr))
+    given = [name for name, value in options if value is not None]
     if len(given) > 1:
-        raise typer.BadParameter(f"give only one of --quality, --bpp and --size (got {', '.join(given)})")
+        names = ", ".join(name for name, _ in options if psnr is not None or name != "--psnr")
+        raise typer.BadParameter(f"give only one of {names} (got {', '.join(given)})")
     return given
