@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -289,3 +290,24 @@ def test_alpha_size_mismatch_is_refused():
         decode_alpha(data, 12, 11)
     with pytest.raises(AlphaPlaneError, match="not a valid PNG"):
         decode_alpha(b"\x01garbage", 12, 10)
+
+
+HEIC = Path(__file__).parent / "data" / "kodim23-crop.heic"  # kodim23[160:224, 320:416], pillow-heif quality 90
+
+
+def test_a_phone_photo_in_heic_reads_like_any_image(kodak_dir):
+    """HEIC (pi-heif, libheif's decoder): the pixels of the crop it was made from, to HEVC's loss."""
+    loaded = load_image(HEIC)
+    assert (loaded.width, loaded.height, loaded.alpha) == (96, 64, None)
+    original = np.asarray(Image.open(kodak_dir / "kodim23.png").convert("RGB"))[160:224, 320:416]
+    error = np.mean((loaded.rgb.astype(np.float64) - original) ** 2)
+    assert 10 * np.log10(255**2 / error) > 35
+    with pytest.raises(ImageReadError, match="kodim23-crop.heic"):
+        load_image(HEIC, max_pixels=96 * 64 - 1)  # the ceiling is checked on the header's size
+
+
+def test_a_directory_of_heic_photos_is_found_by_a_batch(tmp_path):
+    from sdcodec.codec.images.batch import expand_inputs
+
+    (tmp_path / "IMG_0001.HEIC").write_bytes(HEIC.read_bytes())
+    assert [item.path.name for item in expand_inputs([tmp_path])] == ["IMG_0001.HEIC"]

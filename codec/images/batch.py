@@ -38,7 +38,10 @@ def image_suffixes() -> frozenset[str]:
     """Extensions of the image formats Pillow can read (what a directory is searched for when encoding)."""
     from PIL import Image
 
+    from sdcodec.codec.images.heif_input import register_heif_reader
+
     Image.init()
+    register_heif_reader()
     return frozenset(ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN and fmt != "SDZ")
 
 

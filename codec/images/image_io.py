@@ -25,6 +25,9 @@ from sdcodec import bitstream
 from sdcodec.codec.errors import ImageReadError
 from sdcodec.codec.images import image_metadata
 from sdcodec.codec.images.alpha_plane import decode_alpha, encode_alpha, pillow_limit_at_least
+from sdcodec.codec.images.heif_input import register_heif_reader
+
+register_heif_reader()  # phone photos (.heic) open like any Pillow format
 
 __all__ = [
     "LoadedImage",
