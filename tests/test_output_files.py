@@ -218,3 +218,21 @@ def test_a_device_node_is_never_replaced(tmp_path):
         with pytest.raises(OutputError, match="not a regular file"):
             write_output(device, lambda out: out.write(b"x"), force=force)
     assert stat.S_ISCHR(os.stat(device).st_mode)
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("x.heic", "HEIF is read but not written here"),  # pi-heif decodes only
+        ("x.xyz", "cannot tell an image format to write from 'x.xyz'"),
+        ("x.sdz", "decode writes an image"),
+    ],
+)
+def test_output_names_that_cannot_be_written_say_why(name, message):
+    from sdcodec.codec.images.image_io import load_image  # noqa: F401 - registers the HEIF reader
+    from sdcodec.codec.images.image_output import OutputError as FormatError
+    from sdcodec.codec.images.image_output import output_format
+
+    with pytest.raises(FormatError, match=message):
+        output_format(name)
+    assert output_format("x.PNG") == "PNG"

@@ -35,7 +35,9 @@ def output_format(name: str) -> str:
     image_format = Image.registered_extensions().get(extension)
     if image_format == "SDZ":
         raise OutputError("decode writes an image; use an image extension such as .png for the output")
-    if image_format is None or image_format not in Image.SAVE:
+    if image_format is not None and image_format not in Image.SAVE:
+        raise OutputError(f"{image_format} is read but not written here; use an extension such as .png, .webp or .jpg")
+    if image_format is None:
         raise OutputError(
             f"cannot tell an image format to write from {name!r}; use an extension such as .png, .webp or .jpg"
         )
