@@ -134,7 +134,26 @@ def test_channel_order_and_references_are_used():
             assert set(refs[c, : nrefs[c]].tolist()) & {0, 2, 3}
     payload = _round_trip(q)
     without = cm_coder.encode(q, np.arange(4), np.full((4, em2.MAX_REFS), -1), np.zeros(4, dtype=np.int64))
-    assert len(payload) < 0.7 * len(without)
+    assert len(payload) < 0.75 * len(without)
+
+
+def test_references_are_what_explains_a_channel_not_what_correlates_with_it_alone():
+    """t = a + 0.6 b beside six near-copies of a: pairwise correlation ranks the copies above b (and
+    fills the six references without it); forward selection takes a, then b, which explain t whole."""
+    rng = np.random.default_rng(5)
+    a, b = (rng.normal(0, 8, (48, 48)) for _ in range(2))
+    copies = [a + rng.normal(0, 0.8, a.shape) for _ in range(6)]
+    q = np.rint(np.stack([a, b, *copies, a + 0.6 * b])).astype(np.int64)
+    t = q.shape[0] - 1
+    corr = em2.channel_correlations(q)
+    assert sorted(corr[t, :t], reverse=True).index(corr[t, 1]) >= em2.MAX_REFS  # b is not among the top six
+    order = np.arange(q.shape[0])  # t last: every other channel may be its reference
+    refs, nrefs = em2.choose_references(q, order, min_gain=0.0025)
+    assert refs[t, :2].tolist() == [0, 1]  # a explains most, then b adds the rest
+    by_correlation = refs.copy()
+    by_correlation[t, : nrefs[t]] = np.argsort(-corr[t, :t], kind="stable")[: nrefs[t]]
+    assert 1 not in by_correlation[t].tolist()
+    assert len(cm_coder.encode(q, order, refs, nrefs)) < len(cm_coder.encode(q, order, by_correlation, nrefs))
 
 
 def test_model2_beats_model1_on_a_correlated_latent():

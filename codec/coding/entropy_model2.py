@@ -100,37 +100,101 @@ APM_RATE = 6  # the APM moves 1/64 of the way to each bit
 
 
 def choose_order_and_references(
-    q: np.ndarray, min_correlation: float | None = None
+    q: np.ndarray, min_gain: float | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Channel order and each channel's reference channels for symbols q (C, h, w).
 
-    The order starts with the channel most correlated with all others and then always takes
-    the channel best correlated with one already chosen, so every channel after the first has
-    a good reference; a channel's references are the (up to MAX_REFS) earlier channels it
-    correlates with most, those with |correlation| below ``min_correlation`` left out (by
-    default 0.05, or three times the noise level 1 / sqrt(h w) of a correlation on small planes).
+    What the predictor can use of earlier channels is, to first order, what a least-squares fit on
+    them explains (R², from the channels' covariance). The order starts with the channel most
+    correlated with all others and then always takes the channel that the channels already chosen
+    explain best; a channel's references are chosen one by one, each time the earlier channel that
+    adds most to the R² of those already taken (forward selection), up to MAX_REFS and while the gain
+    is at least ``min_gain``: by default max(0.05, 3 / sqrt(h w))², the square of the correlation the
+    first encoder required (a channel adding less mostly feeds the predictor noise: with no threshold,
+    level 1's sparse symbols at quality 10 coded 0.7% larger). Against ranking references by
+    pairwise correlation, level 1's files on Kodak with TAEF2 are 0.1-0.4% smaller.
     Returns (order (C,), refs (C, MAX_REFS) with -1 for unused, nrefs (C,)), all int64.
     """
     channels = q.shape[0]
-    if min_correlation is None:
-        min_correlation = max(0.05, 3.0 / np.sqrt(q[0].size))
-    corr = channel_correlations(q)
-    order = [int(np.argmax((corr**2).sum(axis=1)))]
-    left = sorted(set(range(channels)) - set(order))
+    if min_gain is None:
+        min_gain = max(0.05, 3.0 / np.sqrt(max(q[0].size, 1))) ** 2
+    cov = _channel_covariance(q)
+    order = [int(np.argmax((_correlations(cov) ** 2).sum(axis=1)))]
+    left = [c for c in range(channels) if c != order[0]]
     while left:
-        best = max(left, key=lambda c: corr[c, order].max())
-        order.append(best)
-        left.remove(best)
+        order.append(left.pop(int(np.argmax(_explained(cov, order, left)))))
+    order = np.array(order, dtype=np.int64)
+    return (order, *choose_references(q, order, min_gain, cov))
+
+
+def choose_references(
+    q: np.ndarray, order: np.ndarray, min_gain: float, cov: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each channel's references under a given channel order, by forward selection on R² (see above).
+
+    Returns (refs (C, MAX_REFS) with -1 for unused, nrefs (C,)), int64; ``cov`` is q's channel
+    covariance when the caller has it.
+    """
+    channels = q.shape[0]
+    cov = _channel_covariance(q) if cov is None else cov
+    order = [int(c) for c in order]
     refs = np.full((channels, MAX_REFS), -1, dtype=np.int64)
     nrefs = np.zeros(channels, dtype=np.int64)
     for k in range(1, channels):
-        c = order[k]
-        earlier = np.array(order[:k])
-        ranked = earlier[np.argsort(-corr[c, earlier], kind="stable")][:MAX_REFS]
-        chosen = [int(r) for r in ranked if corr[c, r] >= min_correlation]
+        c, chosen = order[k], []
+        while len(chosen) < MAX_REFS:
+            candidates = [r for r in order[:k] if r not in chosen]
+            if not candidates:
+                break
+            gains = _added_explained(cov, c, chosen, candidates)
+            if gains.max() < min_gain:
+                break
+            chosen.append(candidates[int(np.argmax(gains))])
         refs[c, : len(chosen)] = chosen
         nrefs[c] = len(chosen)
-    return np.array(order, dtype=np.int64), refs, nrefs
+    return refs, nrefs
+
+
+def _channel_covariance(q: np.ndarray) -> np.ndarray:
+    flat = q.reshape(q.shape[0], -1).astype(np.float64)
+    flat -= flat.mean(axis=1, keepdims=True)
+    return flat @ flat.T / max(flat.shape[1], 1)
+
+
+def _correlations(cov: np.ndarray) -> np.ndarray:
+    """|Pearson correlation| from a covariance; 0 on the diagonal and for a constant channel."""
+    scale = np.sqrt(np.diag(cov))
+    scale[scale == 0] = np.inf
+    corr = np.abs(cov) / np.outer(scale, scale)
+    np.fill_diagonal(corr, 0.0)
+    return corr
+
+
+def _solve(cov: np.ndarray, sources: list[int], right: np.ndarray) -> np.ndarray:
+    """cov[S, S]^-1 right, with a ridge that keeps constant channels solvable."""
+    ridge = 1e-9 * (1.0 + float(np.max(np.diag(cov))))
+    return np.linalg.solve(cov[np.ix_(sources, sources)] + ridge * np.eye(len(sources)), right)
+
+
+def _explained(cov: np.ndarray, sources: list[int], targets: list[int]) -> np.ndarray:
+    """R² of each target channel under a least-squares fit on the source channels (0 for a constant one)."""
+    cross = cov[np.ix_(sources, targets)]
+    variance = np.diag(cov)[targets]
+    return np.where(variance > 0, (cross * _solve(cov, sources, cross)).sum(axis=0) / np.maximum(variance, 1e-300), 0.0)
+
+
+def _added_explained(cov: np.ndarray, target: int, sources: list[int], candidates: list[int]) -> np.ndarray:
+    """R² each candidate adds to ``sources`` for ``target``: its squared partial covariance over both residual variances."""
+    if cov[target, target] <= 0:
+        return np.zeros(len(candidates))
+    partial_cov = cov[candidates, target].astype(np.float64)
+    partial_var = np.diag(cov)[candidates].astype(np.float64)
+    if sources:
+        weights = _solve(cov, sources, cov[np.ix_(sources, candidates + [target])])
+        projected = cov[np.ix_(candidates, sources)] @ weights
+        partial_cov = partial_cov - projected[:, -1]
+        partial_var = partial_var - np.diag(projected[:, :-1])
+    return np.where(partial_var > 0, partial_cov**2 / np.maximum(partial_var, 1e-300) / cov[target, target], 0.0)
 
 
 def channel_correlations(q: np.ndarray) -> np.ndarray:
