@@ -199,11 +199,4 @@ def _added_explained(cov: np.ndarray, target: int, sources: list[int], candidate
 
 def channel_correlations(q: np.ndarray) -> np.ndarray:
     """|Pearson correlation| (C, C) between the channels of q (C, h, w); 0 on the diagonal and for a constant channel."""
-    channels = q.shape[0]
-    flat = q.reshape(channels, -1).astype(np.float64)
-    flat -= flat.mean(axis=1, keepdims=True)
-    norms = np.sqrt((flat**2).sum(axis=1))
-    norms[norms == 0] = np.inf
-    corr = np.abs(flat @ flat.T) / np.outer(norms, norms)
-    np.fill_diagonal(corr, 0.0)
-    return corr
+    return _correlations(_channel_covariance(q))

@@ -18,6 +18,8 @@ CEILING_MARGIN = 0.05  # dB below quality 100's PSNR that an unreachable target 
 
 @dataclass(frozen=True)
 class PsnrResult:
+    """What the search chose, and what it cost."""
+
     quality: int
     data: bytes  # the file at that quality
     psnr: float  # its decoded image's PSNR, dB
