@@ -306,6 +306,14 @@ def test_a_phone_photo_in_heic_reads_like_any_image(kodak_dir):
         load_image(HEIC, max_pixels=96 * 64 - 1)  # the ceiling is checked on the header's size
 
 
+def test_a_rotated_heic_is_turned_upright_once(kodak_dir):
+    """The same crop with EXIF Orientation 6: libheif turns it and resets the tag, so exif_transpose must not turn it again."""
+    loaded = load_image(HEIC.with_name("kodim23-crop-orientation6.heic"))
+    upright = np.rot90(np.asarray(Image.open(kodak_dir / "kodim23.png").convert("RGB"))[160:224, 320:416], -1)
+    assert loaded.rgb.shape == upright.shape == (96, 64, 3)
+    assert 10 * np.log10(255**2 / np.mean((loaded.rgb.astype(np.float64) - upright) ** 2)) > 35
+
+
 def test_a_directory_of_heic_photos_is_found_by_a_batch(tmp_path):
     from sdcodec.codec.images.batch import expand_inputs
 
