@@ -158,7 +158,8 @@ def encode_image(
     and 30 decoder passes (forward and backward). Every decoder reads the result: only the encoder changes.
     At every effort ``quality`` sets the size: levels 2-4 search within level 1's file size at that quality.
     ``psnr`` (dB) instead picks the lowest quality whose level-1 file decodes to at least that PSNR
-    (``psnr_target``: about eight encodes and decodes; out of reach, within 0.05 dB of quality 100's, with a notice).
+    (``psnr_target``: about eight encodes and decodes; out of reach, within 0.05 dB of quality 100's, with a notice);
+    levels 2-4 then search lower qualities' sizes with refined latents: a smaller file at the target.
     ``tune`` is what that search optimises: ``psnr`` (MSE), ``ssim`` (MS-SSIM with some MSE) or
     ``lpips`` (where its weights exist); it changes nothing at effort 1.
     The input's ICC profile and EXIF (Orientation reset to 1) are kept in the file unless
@@ -199,35 +200,49 @@ def encode_image(
     )
     level1 = dict(rdo_weight=rdo_weight, channel_metric=metric)
     if psnr is not None:
-        found = _search_psnr(autoencoder, latent, loaded, fields, level1, psnr, notice)
-        if effort == 1:
-            return found.data
-        fields.update(size=len(found.data))  # levels 2-4 spend that file's size on a better image
+        return _encode_for_psnr(autoencoder, pixels, latent, loaded, fields, level1, psnr, effort, tune, notice)
     if effort > 1:
-        if bpp is None and size is None and psnr is None:
+        if bpp is None and size is None:
             # --quality sets the size at every effort: the search spends level 1's bytes at that
             # quality on a better image, so more effort never makes a larger file (as in cwebp -m,
             # cjxl -e) and the lowest qualities reach the lowest rates at every level.
             fields.update(quality=None, size=len(encode_latent_image(latent, **fields, **level1)))
-        refinement = latent_refinement.EFFORTS[effort]
-        notice(f"refining the latent (effort {effort}: {refinement.iterations} decoder passes, tune {tune})")
-        latent = _refined(autoencoder, pixels, latent, refinement, fields, tune)
-        # The search measured its latent rounded to the bin centres: the file reconstructs there too
-        # (a fitted offset shifts every value it chose: 11% more bits at equal PSNR on level-2 crops).
-        return encode_latent_image(latent, **fields, recon_offset=0)
+        return _refined_file(autoencoder, pixels, latent, effort, fields, tune, notice)
     return encode_latent_image(latent, **fields, **level1)
 
 
-def _search_psnr(autoencoder, latent, loaded, fields: dict, level1: dict, target: float, notice: Notice):
-    """The lowest quality's level-1 file whose decoded image reaches ``target`` dB against the loaded image."""
+def _refined_file(autoencoder, pixels, latent, effort: int, fields: dict, tune: str, notice: Notice) -> bytes:
+    """Levels 2-4: the file of the latent refined through the decoder, at the rate ``fields`` set."""
+    refinement = latent_refinement.EFFORTS[effort]
+    notice(f"refining the latent (effort {effort}: {refinement.iterations} decoder passes, tune {tune})")
+    latent = _refined(autoencoder, pixels, latent, refinement, fields, tune)
+    # The search measured its latent rounded to the bin centres: the file reconstructs there too
+    # (a fitted offset shifts every value it chose: 11% more bits at equal PSNR on level-2 crops).
+    return encode_latent_image(latent, **fields, recon_offset=0)
+
+
+def _encode_for_psnr(autoencoder, pixels, latent, loaded, fields, level1, target, effort, tune, notice) -> bytes:
+    """The smallest file found whose decoded image reaches ``target`` dB against the loaded image.
+
+    Level 1: the lowest quality that reaches it. Levels 2-4 then search again below that quality,
+    each probe level 1's size at a quality spent on a refined latent (``_refined_file``), so more
+    effort makes a smaller file at the target, not a better image at level 1's size.
+    """
     from skimage.metrics import peak_signal_noise_ratio
 
     from sdcodec.codec.image_decoding import decoded_image, read_latent
 
     source = loaded.rgb[..., 0] if fields["gray"] else loaded.rgb  # a gray file decodes to its luma
+    level1_files: dict[int, bytes] = {}
 
-    def encode_at(quality: int) -> bytes:
-        return encode_latent_image(latent, **{**fields, "quality": quality}, **level1)
+    def level1_at(quality: int) -> bytes:
+        if quality not in level1_files:
+            level1_files[quality] = encode_latent_image(latent, **{**fields, "quality": quality}, **level1)
+        return level1_files[quality]
+
+    def refined_at(quality: int) -> bytes:
+        rate = {**fields, "quality": None, "size": len(level1_at(quality))}
+        return _refined_file(autoencoder, pixels, latent, effort, rate, tune, silent)
 
     def psnr_of(data: bytes) -> float:
         decoded, sdz = read_latent(data)
@@ -235,15 +250,20 @@ def _search_psnr(autoencoder, latent, loaded, fields: dict, level1: dict, target
         return float(peak_signal_noise_ratio(source, np.asarray(image), data_range=255))
 
     notice(f"searching the lowest quality that reaches {target:g} dB PSNR (an encode and a decode a probe)")
-    found = psnr_target.quality_for_psnr(encode_at, psnr_of, target)
-    if found.reached:
-        notice(f"searched {found.probes} qualities: quality {found.quality} gives {found.psnr:.2f} dB")
-    else:
+    found = psnr_target.quality_for_psnr(level1_at, psnr_of, target)
+    if not found.reached:
         notice(
             f"{target:g} dB PSNR is out of reach for this model: quality {found.quality} gives {found.psnr:.2f} dB, "
             f"within {psnr_target.CEILING_MARGIN} dB of its best"
         )
-    return found
+        return found.data if effort == 1 else refined_at(found.quality)
+    notice(f"searched {found.probes} qualities: quality {found.quality} gives {found.psnr:.2f} dB")
+    if effort == 1:
+        return found.data
+    notice(f"searching below quality {found.quality} with effort {effort} (a refinement and a decode a probe)")
+    better = psnr_target.quality_for_psnr(refined_at, psnr_of, target, highest=found.quality)
+    notice(f"searched {better.probes} qualities: quality {better.quality}'s size refined gives {better.psnr:.2f} dB")
+    return better.data
 
 
 def level1_quantizer(autoencoder, notice: Notice = silent) -> dict:

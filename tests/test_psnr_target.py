@@ -32,6 +32,12 @@ def test_the_lowest_quality_that_reaches_the_target_each_probed_once():
     assert quality_for_psnr(*fake_codec(lambda q: 20 + 0.1 * q)[:2], 1.0).quality == 1
 
 
+def test_a_search_below_a_known_quality_probes_only_that_range():
+    encode_at, psnr_of, calls = fake_codec(lambda q: 20 + 0.1 * q)
+    found = quality_for_psnr(encode_at, psnr_of, 22.0, highest=40)
+    assert found.quality == 20 and max(calls) == 40
+
+
 def test_out_of_reach_settles_near_the_ceiling_not_at_quality_100():
     """An autoencoder's PSNR flattens: above its ceiling, the lowest quality within 0.05 dB of it."""
     encode_at, psnr_of, _ = fake_codec(lambda q: min(30.0, 20 + 0.2 * q))
@@ -57,9 +63,9 @@ def test_encode_image_psnr_is_the_lowest_quality_reaching_it(taef2_spec, kodak_d
     assert data == sdcodec.encode_image(source, model=taef2_spec, quality=quality)
     below = sdcodec.encode_image(source, model=taef2_spec, quality=quality - 1)
     assert decoded_psnr(below, source, taef2_spec) < target
-    # levels 2-4 spend that file's size on a better image
+    # level 2 searches again below that quality with refined latents: a smaller file at the target
     refined = sdcodec.encode_image(source, model=taef2_spec, psnr=target, effort=2)
-    assert len(refined) <= len(data) and decoded_psnr(refined, source, taef2_spec) >= target
+    assert len(refined) < len(data) and decoded_psnr(refined, source, taef2_spec) >= target
 
 
 def test_psnr_out_of_reach_says_so_and_psnr_excludes_other_rates(taef2_spec, kodak_dir):

@@ -27,11 +27,13 @@ class PsnrResult:
     probes: int  # encodes and decodes the search ran
 
 
-def quality_for_psnr(encode_at: Callable[[int], bytes], psnr_of: Callable[[bytes], float], target: float) -> PsnrResult:
-    """The lowest quality q in 1..100 whose file ``encode_at(q)`` decodes to at least ``target`` dB.
+def quality_for_psnr(
+    encode_at: Callable[[int], bytes], psnr_of: Callable[[bytes], float], target: float, highest: int = HIGHEST
+) -> PsnrResult:
+    """The lowest quality q in 1..highest whose file ``encode_at(q)`` decodes to at least ``target`` dB.
 
     ``psnr_of(data)`` decodes a file and measures it against the source. Out of reach, the lowest
-    quality within ``CEILING_MARGIN`` dB of quality 100's PSNR: near its ceiling an autoencoder gains
+    quality within ``CEILING_MARGIN`` dB of ``highest``'s PSNR: near its ceiling an autoencoder gains
     hundredths of a dB for several times the bytes.
     """
     measured: dict[int, tuple[bytes, float]] = {}
@@ -43,7 +45,7 @@ def quality_for_psnr(encode_at: Callable[[int], bytes], psnr_of: Callable[[bytes
         return measured[quality][1]
 
     def lowest_reaching(goal: float) -> int:
-        low, high = LOWEST - 1, HIGHEST  # high reaches the goal, low does not (or is below the range)
+        low, high = LOWEST - 1, highest  # high reaches the goal, low does not (or is below the range)
         while high - low > 1:
             middle = (low + high) // 2
             if probe(middle) >= goal:
@@ -52,7 +54,7 @@ def quality_for_psnr(encode_at: Callable[[int], bytes], psnr_of: Callable[[bytes
                 low = middle
         return high
 
-    ceiling = probe(HIGHEST)
+    ceiling = probe(highest)
     reached = ceiling >= target
     quality = lowest_reaching(target if reached else ceiling - CEILING_MARGIN)
     data, psnr = measured[quality]
