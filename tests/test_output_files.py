@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import stat
@@ -10,7 +11,9 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from sdcodec.codec.images.output_files import FORCE_FALLBACK_ENV, OutputError, check_output, write_output
 
@@ -226,6 +229,11 @@ def test_a_device_node_is_never_replaced(tmp_path):
         ("x.heic", "HEIF is read but not written here"),  # pi-heif decodes only
         ("x.xyz", "cannot tell an image format to write from 'x.xyz'"),
         ("x.sdz", "decode writes an image"),
+        ("x.xbm", "XBM cannot be written here .cannot write mode RGB"),  # 1-bit only
+        ("x.h5", "HDF5 cannot be written here .HDF5 save handler not installed"),  # Pillow's stub
+        ("x.ico", "ICO is an icon format: it would resize the picture"),  # ICO shrinks to 256x256 at most
+        ("icns", "ICNS is an icon format"),
+        ("x.pbm", "PBM holds 1-bit images"),  # Pillow's PPM writer would put P6 colour in it
     ],
 )
 def test_output_names_that_cannot_be_written_say_why(name, message):
@@ -236,3 +244,29 @@ def test_output_names_that_cannot_be_written_say_why(name, message):
     with pytest.raises(FormatError, match=message):
         output_format(name)
     assert output_format("x.PNG") == "PNG"
+
+
+def test_gif_output_says_it_is_a_palette_and_keeps_transparency():
+    """GIF reduces colour to 256 entries: said, reported as P; alpha (RGBA or LA) stays a transparent entry."""
+    from sdcodec.codec.images.image_output import image_file_bytes
+
+    rng = np.random.default_rng(3)
+    rgba = np.concatenate([rng.integers(0, 256, (32, 48, 3)), np.full((32, 48, 1), 255)], axis=2).astype(np.uint8)
+    rgba[:8, :8, 3] = 0
+    for image in (Image.fromarray(rgba), Image.fromarray(rgba[..., [0, 3]], "LA")):
+        notices = []
+        data, mode = image_file_bytes(image, "GIF", notice=notices.append)
+        back = Image.open(io.BytesIO(data))
+        assert (mode, back.mode) == ("P", "P") and notices == [
+            "GIF holds at most 256 colours: the image is saved with a palette"
+        ]
+        alpha = np.asarray(back.convert("RGBA"))[..., 3]
+        assert alpha[:8, :8].max() == 0 and alpha[8:, 8:].min() == 255
+    notices = []
+    gray = Image.fromarray(rgba[..., 0])
+    data, mode = image_file_bytes(gray, "GIF", notice=notices.append)
+    assert (
+        mode == "L"
+        and not notices
+        and np.array_equal(np.asarray(Image.open(io.BytesIO(data)).convert("L")), rgba[..., 0])
+    )

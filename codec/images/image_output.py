@@ -5,12 +5,15 @@ explicit: WebP is written lossless unless an output quality is given; JPEG at qu
 full-resolution chroma (4:4:4); AVIF at quality 90, 4:4:4 (Pillow's AVIF writer has no lossless
 mode). ``output_quality`` (1-100) sets the quality of JPEG, WebP and AVIF; PNG, TIFF, BMP and
 the other lossless formats have none to set. Formats without alpha get an RGBA image flattened
-to RGB, and say so. The image's ICC profile and EXIF are written where the format holds them
+to RGB, and GIF a palette of 256 colours, and say so. Formats that cannot hold the picture at all
+(1-bit and float formats, icons that resize it, Pillow's save stubs) are refused by name, before
+any decoding. The image's ICC profile and EXIF are written where the format holds them
 (``image_metadata``). No torch.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +27,10 @@ LOSSY_FORMATS = ("JPEG", "WEBP", "AVIF")  # the formats --output-quality applies
 DEFAULT_QUALITY = {"JPEG": 95, "AVIF": 90}  # WebP's default is lossless
 NO_ALPHA_FORMATS = ("JPEG", "BMP", "PPM", "EPS", "PCX")
 NO_GRAY_FORMATS = ("WEBP", "AVIF")  # store gray as RGB (their writers convert; done here so the reported mode is true)
+PALETTE_FORMATS = ("GIF",)  # at most 256 colours: Pillow's writer reduces RGB / RGBA to a palette
+ICON_FORMATS = ("ICO", "ICNS")  # Pillow shrinks the picture to icon sizes (ICO) or stretches it square (ICNS)
+NOT_PICTURE_EXTENSIONS = {".pbm": "PBM holds 1-bit images", ".pfm": "PFM holds floating-point images"}
+SUGGESTION = "use an extension such as .png, .webp or .jpg"
 
 
 def output_format(name: str) -> str:
@@ -38,10 +45,28 @@ def output_format(name: str) -> str:
     if image_format is not None and image_format not in Image.SAVE:
         raise OutputError(f"{image_format} is read but not written here; use an extension such as .png, .webp or .jpg")
     if image_format is None:
-        raise OutputError(
-            f"cannot tell an image format to write from {name!r}; use an extension such as .png, .webp or .jpg"
-        )
+        raise OutputError(f"cannot tell an image format to write from {name!r}; {SUGGESTION}")
+    if extension in NOT_PICTURE_EXTENSIONS:
+        raise OutputError(f"{NOT_PICTURE_EXTENSIONS[extension]}, not a decoded picture; {SUGGESTION}")
+    if image_format in ICON_FORMATS:
+        raise OutputError(f"{image_format} is an icon format: it would resize the picture; {SUGGESTION}")
+    refusal = _writer_refusal(image_format)
+    if refusal:
+        raise OutputError(f"{image_format} cannot be written here ({refusal}); {SUGGESTION}")
     return image_format
+
+
+@functools.cache
+def _writer_refusal(image_format: str) -> str | None:
+    """Why Pillow cannot write an RGB image as ``image_format`` (1-bit formats, save stubs), or None.
+
+    Asked once per format with a 1x1 image, so the refusal comes before a decode that may take minutes.
+    """
+    try:
+        Image.new("RGB", (1, 1)).save(io.BytesIO(), format=image_format)
+    except Exception as exc:  # noqa: BLE001 - any writer failure means the format is unusable here
+        return " ".join(str(exc).split()) or type(exc).__name__
+    return None
 
 
 def check_quality(image_format: str, quality: int | None) -> None:
@@ -74,6 +99,12 @@ def image_file_bytes(
         image = image.convert("L" if image.mode == "LA" else "RGB")
     if image.mode in ("L", "LA") and image_format in NO_GRAY_FORMATS:
         image = image.convert("RGB" if image.mode == "L" else "RGBA")
+    saved_mode = image.mode
+    if image_format in PALETTE_FORMATS and image.mode != "L":  # gray fits a palette exactly
+        notice(f"{image_format} holds at most 256 colours: the image is saved with a palette")
+        if image.mode == "LA":  # Pillow's GIF writer would drop LA's alpha; RGBA keeps it as a transparent entry
+            image = image.convert("RGBA")
+        saved_mode = "P"
     buffer = io.BytesIO()
     image.save(buffer, format=image_format, **options)
-    return buffer.getvalue(), image.mode
+    return buffer.getvalue(), saved_mode
