@@ -187,3 +187,21 @@ def test_an_unknown_output_format_is_a_usage_error(tmp_path):
     command = [sys.executable, "-m", "sdcodec.cli", "archive", "decode", str(tmp_path), "--out", str(tmp_path)]
     result = subprocess.run([*command, "--format", "bmp"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "--format must be png, jpg, webp or tiff" in result.stderr
+
+
+def test_decoding_transparency_to_jpeg_is_a_noted_row_not_a_failure(ray_cluster, tiny_taesd_spec, tmp_path):
+    pixels = np.zeros((24, 40, 4), dtype=np.uint8) + np.array([200, 120, 40, 255], dtype=np.uint8)
+    pixels[:, :20, 3] = 0
+    (tmp_path / "in").mkdir()
+    data = sdcodec.encode_image(Image.fromarray(pixels), model=tiny_taesd_spec, device="cpu")
+    (tmp_path / "in" / "t.sdz").write_bytes(data)
+    options = {"decoder": tiny_taesd_spec, "restore_steps": 0, "device": "cpu"}
+    summary = jobs.decode_collection(
+        [str(tmp_path / "in")], str(tmp_path / "out"), decode_options=options, image_format="jpg", ray_options=ONE_ACTOR
+    )
+    assert (summary.done, summary.failed, summary.noted) == (1, 0, 1)
+    assert "JPEG has no alpha channel" in summary.first_note
+    row = rows_by_name(tmp_path / "out" / "manifest.parquet")["t.sdz"]
+    assert row["notes"] == summary.first_note and row["error"] is None
+    with Image.open(tmp_path / "out" / "t.jpg") as image:
+        assert (image.mode, image.size) == ("RGB", (40, 24))

@@ -1,8 +1,10 @@
 """A job's Parquet manifest: one row per input, and which inputs a re-run may skip.
 
 A row records the input and output URIs, the output's size and SHA-256, the .sdz facts (bpp,
-latent space and shape; for a decode job those of the input file) and, for a row that failed,
-the error in one line instead of the rest. A re-run skips an input whose earlier row has no error
+latent space and shape; for a decode job those of the input file), what the output format lost
+(``notes``, e.g. a JPEG without the alpha plane; none for most rows) and, for a row that failed,
+the error in one line instead of the rest. Manifests written before ``notes`` existed read as
+rows without notes. A re-run skips an input whose earlier row has no error
 and whose output still exists with the recorded SHA-256; everything else is done again.
 The manifest is streamed to a temporary file and moved into place when the job ends, also when
 it ends by an exception or Ctrl-C, so a stopped job keeps the rows it finished.
@@ -30,6 +32,7 @@ SCHEMA = pa.schema(
         ("height", pa.int32()),
         ("sha256", pa.string()),
         ("error", pa.string()),
+        ("notes", pa.string()),
     ]
 )
 FIELDS = tuple(SCHEMA.names)

@@ -42,13 +42,16 @@ class RayOptions:
 
 @dataclass
 class JobSummary:
-    """What a job did: rows done now, rows skipped as already done and intact, rows that failed (and the first error)."""
+    """What a job did: rows done now, rows skipped as already done and intact, rows that failed (and the first
+    error), rows whose output format lost something (and the first such note)."""
 
     done: int
     skipped: int
     failed: int
     manifest: str
     first_error: str | None = None
+    noted: int = 0
+    first_note: str | None = None
 
 
 class RowWorker:
@@ -159,8 +162,8 @@ def run_job(
         if r.input not in kept
     ]
     notice(f"{len(rows)} inputs: {len(kept)} already done, {len(todo)} to {kind}")
-    failed = done = 0
-    first_error = None
+    failed = done = noted = 0
+    first_error = first_note = None
     with manifest.ManifestWriter(manifest_uri) as writer:
         writer.write(list(kept.values()))
         if todo:
@@ -171,8 +174,11 @@ def run_job(
                 errors = [row["error"] for row in written if row["error"]]
                 failed += len(errors)
                 first_error = first_error or (errors[0] if errors else None)
+                notes = [row["notes"] for row in written if row.get("notes")]
+                noted += len(notes)
+                first_note = first_note or (notes[0] if notes else None)
                 notice(f"{done}/{len(todo)} {kind}d, {failed} failed")
-    return JobSummary(done - failed, len(kept), failed, manifest_uri, first_error)
+    return JobSummary(done - failed, len(kept), failed, manifest_uri, first_error, noted, first_note)
 
 
 def _row_blocks(todo: list[dict], actors: int) -> list:

@@ -72,22 +72,24 @@ def encode_row(input_uri: str, output_uri: str, options: dict, replace: bool = F
 
 
 def decode_row(input_uri: str, output_uri: str, options: dict, replace: bool = False) -> dict:
-    """Decode one .sdz to an image file (format from the output's extension); ``options`` go to ``decode_image``."""
+    """Decode one .sdz to an image file, written as ``sdcodec decode`` writes it; ``options`` go to ``decode_image``.
+
+    The format comes from the output's extension; what the format loses (an alpha plane in JPEG, a
+    profile it cannot hold) is the row's ``notes``, as the CLI's notices.
+    """
+    from sdcodec.codec.images.image_output import image_file_bytes, output_format
+
     row = empty_row(input_uri, output_uri)
+    notes: list[str] = []
     try:
         data = read_bytes(input_uri)
         facts = _sdz_facts(data)
         image = sdcodec.decode_image(data, **options)
-        buffer = io.BytesIO()
-        extension = posixpath.splitext(output_uri)[1].lower()
-        image.save(buffer, format=_PIL_FORMATS.get(extension, "PNG"))
-        written = buffer.getvalue()
+        written, _ = image_file_bytes(image, output_format(posixpath.basename(output_uri)), notice=notes.append)
         write_bytes(output_uri, written, replace=replace)
     except Exception as exc:  # noqa: BLE001 - the row records any failure; the job goes on
         return row | {"error": _error_line(exc)}
-    return row | facts | {"bytes": len(written), "sha256": sha256_of(written)}
+    return row | facts | {"bytes": len(written), "sha256": sha256_of(written), "notes": "; ".join(notes) or None}
 
-
-_PIL_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF"}
 
 ROW_FUNCTIONS = {"encode": encode_row, "decode": decode_row}

@@ -64,6 +64,8 @@ def run_archive(job: Callable[..., object], quiet: bool, ray: dict, **arguments)
         notice(
             f"{summary.done} done, {summary.skipped} already done, {summary.failed} failed; manifest {summary.manifest}"
         )
+        if summary.noted:
+            notice(f"{summary.noted} output(s) with notes (first: {summary.first_note}); all are in {summary.manifest}")
         if summary.failed:
             fail(
                 f"{summary.failed} input(s) failed (first: {summary.first_error}); all errors are in {summary.manifest}"
