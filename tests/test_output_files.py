@@ -248,7 +248,11 @@ def test_output_names_that_cannot_be_written_say_why(name, message):
 
 def test_gif_output_says_it_is_a_palette_and_keeps_transparency():
     """GIF reduces colour to 256 entries: said, reported as P; alpha (RGBA or LA) stays a transparent entry."""
-    from sdcodec.codec.images.image_output import image_file_bytes
+    from sdcodec.codec.images.image_output import OutputError as FormatError
+    from sdcodec.codec.images.image_output import check_quality, image_file_bytes
+
+    with pytest.raises(FormatError, match=r"not GIF \(a palette of 256 colours\)"):
+        check_quality("GIF", 80)
 
     rng = np.random.default_rng(3)
     rgba = np.concatenate([rng.integers(0, 256, (32, 48, 3)), np.full((32, 48, 1), 255)], axis=2).astype(np.uint8)

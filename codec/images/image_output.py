@@ -72,7 +72,8 @@ def _writer_refusal(image_format: str) -> str | None:
 def check_quality(image_format: str, quality: int | None) -> None:
     """A quality only where the format has one (a quality for PNG would silently do nothing)."""
     if quality is not None and image_format not in LOSSY_FORMATS:
-        raise OutputError(f"--output-quality applies to JPEG, WebP and AVIF output, not {image_format} (lossless)")
+        kind = "a palette of 256 colours" if image_format in PALETTE_FORMATS else "lossless"
+        raise OutputError(f"--output-quality applies to JPEG, WebP and AVIF output, not {image_format} ({kind})")
 
 
 def save_options(image_format: str, quality: int | None) -> dict:
