@@ -319,3 +319,20 @@ def test_a_directory_of_heic_photos_is_found_by_a_batch(tmp_path):
 
     (tmp_path / "IMG_0001.HEIC").write_bytes(HEIC.read_bytes())
     assert [item.path.name for item in expand_inputs([tmp_path])] == ["IMG_0001.HEIC"]
+
+
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        (b"", "empty file"),
+        (b"hi\n", "not an image file (format not recognised)"),  # DIB's prefix test fails on < 4 bytes
+        (b"\x00" * 3, "not an image file (format not recognised)"),
+    ],
+)
+def test_empty_and_tiny_non_images_say_what_they_are(tmp_path, data, reason):
+    path = tmp_path / "x.png"
+    path.write_bytes(data)
+    for source, name in ((path, str(path)), (io.BytesIO(data), "<stream>"), (data, "<bytes>")):
+        with pytest.raises(ImageReadError) as caught:
+            load_image(source)
+        assert str(caught.value) == f"cannot read image {name}: {reason}"

@@ -103,7 +103,7 @@ def load_image(
     except PermissionError:
         reason = "permission denied"
     except UnidentifiedImageError:
-        reason = "not an image file (format not recognised)"
+        reason = "empty file" if _is_empty(source) else "not an image file (format not recognised)"
     except Image.DecompressionBombError as exc:  # a reader that checks a size of its own (WebP, GIF frames, TIFF)
         reason = f"image too large ({exc}); the ceiling is {ceiling} pixels, raise it with --max-pixels (max_pixels=)"
     except OSError as exc:
@@ -112,6 +112,17 @@ def load_image(
     except Exception as exc:  # Pillow's decoders raise SyntaxError, ValueError, struct.error, EOFError...
         reason = f"corrupt image data ({type(exc).__name__}: {exc})"
     raise ImageReadError(_one_line(f"cannot read image {name}: {reason}"))
+
+
+def _is_empty(source: str | Path | IO[bytes]) -> bool:
+    """Whether the file (a path or a seekable stream) has no bytes: said as such, not as an unknown format."""
+    try:
+        if hasattr(source, "read"):
+            source.seek(0)
+            return not source.read(1)
+        return os.path.getsize(source) == 0
+    except (OSError, ValueError):
+        return False
 
 
 def _named_stream(data: bytes, name: str) -> io.BytesIO:
@@ -157,11 +168,11 @@ def _open_header(fp: IO[bytes], filename: str) -> ImageFile.ImageFile:
         for fmt in [f for f in Image.ID if f not in tried]:
             tried.add(fmt)
             factory, accept = Image.OPEN[fmt]
-            verdict = accept(prefix) if accept else True
-            if not verdict or isinstance(verdict, str):  # a string is Pillow's "looks like it, but unsupported"
-                continue
-            fp.seek(0)
-            try:
+            try:  # as Image.open, a reader's test of the prefix may fail too (DIB's on fewer than 4 bytes)
+                verdict = accept(prefix) if accept else True
+                if not verdict or isinstance(verdict, str):  # a string is Pillow's "looks like it, but unsupported"
+                    continue
+                fp.seek(0)
                 return factory(fp, filename)
             except _NOT_THIS_FORMAT:
                 continue
