@@ -213,7 +213,7 @@ def read_sdz(data: bytes, *, max_pixels: int | None = None) -> SdzFile:
     """
     data = bytes(data)
     if len(data) < len(MAGIC) or data[: len(MAGIC)] != MAGIC:
-        raise BadMagicError("not an .sdz file (bad magic bytes)")
+        raise BadMagicError(_not_sdz(data))
     r = Reader(data, len(MAGIC))
     flags, fields = _read_fields(r)
     fields.update(_read_sections(r, flags))
@@ -232,6 +232,33 @@ def read_sdz(data: bytes, *, max_pixels: int | None = None) -> SdzFile:
     if max_pixels is not None:
         check_size_limit(f, max_pixels)
     return f
+
+
+# Signatures of the images people hand to decode by mistake: the error then says what the file is.
+IMAGE_SIGNATURES = (
+    (0, b"\x89PNG\r\n\x1a\n", "PNG"),
+    (0, b"\xff\xd8\xff", "JPEG"),
+    (0, b"GIF8", "GIF"),
+    (8, b"WEBP", "WebP"),
+    (0, b"II*\x00", "TIFF"),
+    (0, b"MM\x00*", "TIFF"),
+    (0, b"BM", "BMP"),
+    (4, b"ftypavif", "AVIF"),
+    (4, b"ftypheic", "HEIC"),
+    (4, b"ftypmif1", "HEIF"),
+    (0, b"\xff\x0a", "JPEG XL"),
+    (4, b"JXL ", "JPEG XL"),
+)
+
+
+def _not_sdz(data: bytes) -> str:
+    """Why ``data`` is not an .sdz file: empty, an image (by its signature), or unknown magic bytes."""
+    if not data:
+        return "not an .sdz file (the file is empty)"
+    for offset, signature, name in IMAGE_SIGNATURES:
+        if data[offset : offset + len(signature)] == signature:
+            return f"not an .sdz file: it is an image ({name}); encode makes .sdz files from images"
+    return "not an .sdz file (bad magic bytes)"
 
 
 def _read_fields(r: Reader) -> tuple[int, dict]:

@@ -155,6 +155,7 @@ def decode_file(settings: DecodeSettings, source: Path, target: Path) -> FileRes
 
 def _reported(work: Callable[[], FileResult], source: Path, target: Path) -> FileResult:
     from sdcodec.bitstream import BitstreamError
+    from sdcodec.bitstream.errors import error_line
 
     try:
         return work()
@@ -163,7 +164,7 @@ def _reported(work: Callable[[], FileResult], source: Path, target: Path) -> Fil
     except Exception as exc:  # noqa: BLE001 - one file's failure must not stop the batch
         message = " ".join(str(exc).split()) or type(exc).__name__
         if isinstance(exc, BitstreamError):
-            message = f"invalid .sdz file: {message}"
+            message = error_line(exc)
         elif not isinstance(exc, (SdcodecError, OSError)):
             message = f"{type(exc).__name__}: {message}"
         if str(source) not in message:

@@ -183,3 +183,31 @@ def test_importing_the_codec_leaves_the_decimal_context_alone():
         assert decimal.getcontext().prec == 7
     finally:
         decimal.getcontext().prec = 28
+
+
+def _image_bytes(fmt: str) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), (200, 10, 10)).save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: b"", "not an .sdz file (the file is empty)"),
+        (lambda: b"SD", "not an .sdz file (bad magic bytes)"),
+        (lambda: _image_bytes("PNG"), "not an .sdz file: it is an image (PNG); encode makes .sdz files from images"),
+        (lambda: _image_bytes("JPEG"), "not an .sdz file: it is an image (JPEG)"),
+        (lambda: _image_bytes("WEBP"), "not an .sdz file: it is an image (WebP)"),
+        (lambda: _image_bytes("TIFF"), "not an .sdz file: it is an image (TIFF)"),
+        (lambda: _image_bytes("AVIF"), "not an .sdz file: it is an image (AVIF)"),
+    ],
+)
+def test_a_file_that_is_not_sdz_says_what_it_is(make, message):
+    with pytest.raises(BadMagicError) as caught:
+        bitstream.read_sdz(make())
+    assert str(caught.value).startswith(message)

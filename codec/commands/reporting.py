@@ -45,13 +45,14 @@ def reported_errors(subject: str = "") -> Iterator[None]:
         if os.environ.get("SDCODEC_DEBUG"):
             raise
         from sdcodec.bitstream import BitstreamError
+        from sdcodec.bitstream.errors import error_line
         from sdcodec.codec.errors import SdcodecError
 
         known = isinstance(exc, (Failure, SdcodecError, BitstreamError))
         prefix = "error" if known else f"error ({type(exc).__name__})"
         message = " ".join(str(exc).split()) or type(exc).__name__
         if isinstance(exc, BitstreamError):
-            message = f"invalid .sdz file: {message}"
+            message = error_line(exc)
         if subject and subject not in message:
             message = f"{subject}: {message}"
         stderr.print(f"{prefix}: {message}", style="red", markup=False)
