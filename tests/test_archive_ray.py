@@ -183,12 +183,6 @@ def test_the_cli_joins_a_running_cluster_keeps_foreign_files_and_exits_1_naming_
     assert error == f"FileExistsError: {foreign} exists and is not this job's output (--force replaces it)"
 
 
-def test_an_unknown_output_format_is_a_usage_error(tmp_path):
-    command = [sys.executable, "-m", "sdcodec.cli", "archive", "decode", str(tmp_path), "--out", str(tmp_path)]
-    result = subprocess.run([*command, "--format", "bmp"], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 2 and "--format must be png, jpg, webp or tiff" in result.stderr
-
-
 def test_decoding_transparency_to_jpeg_is_a_noted_row_not_a_failure(ray_cluster, tiny_taesd_spec, tmp_path):
     pixels = np.zeros((24, 40, 4), dtype=np.uint8) + np.array([200, 120, 40, 255], dtype=np.uint8)
     pixels[:, :20, 3] = 0

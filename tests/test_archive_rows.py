@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -26,17 +28,17 @@ def transparent_sdz(tmp_path_factory, tiny_taesd_spec):
     return path
 
 
-@pytest.mark.parametrize("extension", [".jpg", ".webp", ".png"])
+@pytest.mark.parametrize("extension, quality", [(".jpg", None), (".jpg", 60), (".webp", None), (".png", None)])
 def test_a_decode_row_writes_the_clis_bytes_and_notes_what_the_format_lost(
-    transparent_sdz, tiny_taesd_spec, tmp_path, extension
+    transparent_sdz, tiny_taesd_spec, tmp_path, extension, quality
 ):
     options = {"decoder": tiny_taesd_spec, "restore_steps": 0, "device": "cpu"}
     output = tmp_path / f"t{extension}"
-    row = decode_row(str(transparent_sdz), str(output), options)
+    row = decode_row(str(transparent_sdz), str(output), options | {"output_quality": quality})
     assert row["error"] is None and row["bytes"] == output.stat().st_size
     image = sdcodec.decode_image(transparent_sdz.read_bytes(), **options)
     fmt = {".jpg": "JPEG", ".webp": "WEBP", ".png": "PNG"}[extension]
-    expected, _ = image_file_bytes(image, fmt, notice=lambda message: None)
+    expected, _ = image_file_bytes(image, fmt, quality=quality, notice=lambda message: None)
     assert output.read_bytes() == expected  # JPEG at 95 4:4:4 and lossless WebP, as the CLI writes them
     if extension == ".jpg":  # JPEG used to fail the row ("cannot write mode RGBA as JPEG")
         assert "JPEG has no alpha channel" in row["notes"]
@@ -47,3 +49,17 @@ def test_a_decode_row_writes_the_clis_bytes_and_notes_what_the_format_lost(
         visible = decoded[..., 3] > 0  # lossless WebP may clear the colour of fully transparent pixels
         assert back.mode == "RGBA" and np.array_equal(saved[..., 3], decoded[..., 3])
         assert np.array_equal(saved[visible], decoded[visible])
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--format", "xyz"], "cannot tell an image format to write from '.xyz'"),
+        (["--format", "ico"], "ICO is an icon format"),
+        (["--format", "png", "--output-quality", "80"], "applies to JPEG, WebP and AVIF output, not PNG"),
+    ],
+)
+def test_archive_decode_checks_the_format_and_quality_as_decode_does(tmp_path, arguments, message):
+    command = [sys.executable, "-m", "sdcodec.cli", "archive", "decode", str(tmp_path), "--out", str(tmp_path)]
+    result = subprocess.run([*command, *arguments], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and message in " ".join(result.stderr.split()), result.stderr

@@ -72,20 +72,24 @@ def encode_row(input_uri: str, output_uri: str, options: dict, replace: bool = F
 
 
 def decode_row(input_uri: str, output_uri: str, options: dict, replace: bool = False) -> dict:
-    """Decode one .sdz to an image file, written as ``sdcodec decode`` writes it; ``options`` go to ``decode_image``.
+    """Decode one .sdz to an image file, written as ``sdcodec decode`` writes it.
 
-    The format comes from the output's extension; what the format loses (an alpha plane in JPEG, a
+    ``options`` go to ``decode_image``, but for ``output_quality`` (decode's --output-quality). The
+    format comes from the output's extension; what the format loses (an alpha plane in JPEG, a
     profile it cannot hold) is the row's ``notes``, as the CLI's notices.
     """
     from sdcodec.codec.images.image_output import image_file_bytes, output_format
 
     row = empty_row(input_uri, output_uri)
     notes: list[str] = []
+    decode_options = dict(options)
+    quality = decode_options.pop("output_quality", None)
     try:
         data = read_bytes(input_uri)
         facts = _sdz_facts(data)
-        image = sdcodec.decode_image(data, **options)
-        written, _ = image_file_bytes(image, output_format(posixpath.basename(output_uri)), notice=notes.append)
+        image = sdcodec.decode_image(data, **decode_options)
+        image_format = output_format(posixpath.basename(output_uri))
+        written, _ = image_file_bytes(image, image_format, quality=quality, notice=notes.append)
         write_bytes(output_uri, written, replace=replace)
     except Exception as exc:  # noqa: BLE001 - the row records any failure; the job goes on
         return row | {"error": _error_line(exc)}

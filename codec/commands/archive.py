@@ -51,7 +51,13 @@ JobForce = Annotated[
 Effort = Annotated[int, typer.Option("--effort", "-e", min=1, max=4, help="As for encode.")]
 Decoder = Annotated[Optional[str], typer.Option("--decoder", help="Decoder SPEC of the files' latent space.")]
 RestoreSteps = Annotated[Optional[int], typer.Option("--restore-steps", min=0, help="As for decode.")]
-ImageFormat = Annotated[str, typer.Option("--format", help="Output image format: png, jpg, webp or tiff.")]
+ImageFormat = Annotated[
+    str, typer.Option("--format", help="Output image format, as decode's: png (default), webp, jpg, avif, tiff, ...")
+]
+OutputQuality = Annotated[
+    Optional[int],
+    typer.Option("--output-quality", min=1, max=100, help="Quality of a lossy output format (1-100), as for decode."),
+]
 
 
 def run_archive(job: Callable[..., object], quiet: bool, ray: dict, **arguments) -> None:
@@ -122,6 +128,7 @@ def archive_decode(
     decoder: Decoder = None,
     restore_steps: RestoreSteps = None,
     image_format: ImageFormat = "png",
+    output_quality: OutputQuality = None,
     device: Device = "auto",
     recursive: Recursive = False,
     manifest: JobManifest = None,
@@ -135,11 +142,12 @@ def archive_decode(
     max_pixels: MaxPixels = 1 << 26,
 ) -> None:
     """Decode a collection of .sdz files to images on Ray, skipping inputs already done."""
-    if image_format not in ("png", "jpg", "jpeg", "webp", "tif", "tiff"):
-        raise typer.BadParameter(f"--format must be png, jpg, webp or tiff, got {image_format!r}")
     from sdcodec.codec.archive.jobs import decode_collection
+    from sdcodec.codec.commands.paths import output_suffix
 
+    image_format = output_suffix(image_format, output_quality, None).lstrip(".")  # a usage error if unwritable
     options = dict(model=model, decoder=decoder, restore_steps=restore_steps, device=device, max_pixels=max_pixels)
+    options.update(output_quality=output_quality)
     ray = dict(address=address, actors=actors, actors_per_gpu=actors_per_gpu, batch_size=batch_size)
     run_archive(
         decode_collection,
