@@ -240,9 +240,26 @@ def _encode_for_psnr(autoencoder, pixels, latent, loaded, fields, level1, target
             level1_files[quality] = encode_latent_image(latent, **{**fields, "quality": quality}, **level1)
         return level1_files[quality]
 
+    def level1_sized(size: int) -> bytes:
+        return encode_latent_image(latent, **{**fields, "quality": None, "size": size}, **level1)
+
+    def refined_sized(size: int) -> bytes:
+        return _refined_file(
+            autoencoder, pixels, latent, effort, {**fields, "quality": None, "size": size}, tune, silent
+        )
+
     def refined_at(quality: int) -> bytes:
-        rate = {**fields, "quality": None, "size": len(level1_at(quality))}
-        return _refined_file(autoencoder, pixels, latent, effort, rate, tune, silent)
+        return refined_sized(len(level1_at(quality)))
+
+    def closer(found: psnr_target.PsnrResult, sized_at) -> bytes:
+        """Between the found quality and the one below, by byte size: whole qualities overshoot by 0.1-0.3 dB."""
+        closest, spent = psnr_target.smallest_size_between(sized_at, psnr_of, target, found)
+        if spent:
+            notice(
+                f"searched {spent} sizes below quality {found.quality}'s {len(found.data)} bytes: "
+                f"{len(closest.data)} bytes give {closest.psnr:.2f} dB"
+            )
+        return closest.data
 
     def psnr_of(data: bytes) -> float:
         decoded, sdz = read_latent(data)
@@ -259,11 +276,11 @@ def _encode_for_psnr(autoencoder, pixels, latent, loaded, fields, level1, target
         return found.data if effort == 1 else refined_at(found.quality)
     notice(f"searched {found.probes} qualities: quality {found.quality} gives {found.psnr:.2f} dB")
     if effort == 1:
-        return found.data
+        return closer(found, level1_sized)
     notice(f"searching below quality {found.quality} with effort {effort} (a refinement and a decode a probe)")
     better = psnr_target.quality_for_psnr(refined_at, psnr_of, target, highest=found.quality)
     notice(f"searched {better.probes} qualities: quality {better.quality}'s size refined gives {better.psnr:.2f} dB")
-    return better.data
+    return closer(better, refined_sized)
 
 
 def level1_quantizer(autoencoder, notice: Notice = silent) -> dict:
