@@ -9,12 +9,6 @@ class BadMagicError(BitstreamError):
     """The data does not start with the .sdz magic bytes."""
 
 
-def error_line(exc: BitstreamError) -> str:
-    """The error as one line for a user: "invalid .sdz file: ..." unless the file is not an .sdz at all."""
-    message = " ".join(str(exc).split()) or type(exc).__name__
-    return message if isinstance(exc, BadMagicError) else f"invalid .sdz file: {message}"
-
-
 class UnknownVersionError(BitstreamError):
     """The file's format version is not one this reader knows."""
 
@@ -49,3 +43,9 @@ class AlphaPlaneError(PayloadError):
 
 class MetadataError(BitstreamError):
     """The metadata section (ICC profile, EXIF) is malformed: truncated, oversized, corrupt or empty."""
+
+
+def error_line(exc: BitstreamError) -> str:
+    """The error as one line for a user: "invalid .sdz file: ..." unless the file is not an .sdz at all."""
+    message = " ".join(str(exc).split()) or type(exc).__name__
+    return message if isinstance(exc, BadMagicError) else f"invalid .sdz file: {message}"
