@@ -20,6 +20,7 @@ from rich.console import Console
 
 from sdcodec.codec.errors import ModelLoadError, SdcodecError
 from sdcodec.codec.images.batch import BatchInputError, InputFile, expand_inputs, output_path
+from sdcodec.codec.images.image_output import PALETTE_FORMATS, palette_notice
 from sdcodec.codec.progress import Progress
 
 
@@ -85,6 +86,8 @@ ACTIVITY_NOTICES = ("encoding ", "decoding ", "refining ", "restoring ", "search
 # Notices about the run rather than the file (the model's metric measured once into its cache):
 # printed as they are, not as something this file lost.
 INFORMATION_NOTICES = ("measuring ",)
+# Notices about the output format that every file would repeat (GIF's palette): said once.
+FORMAT_NOTICES = frozenset(palette_notice(image_format) for image_format in PALETTE_FORMATS)
 # Every other notice reports something lost (metadata, transparency, restoration) and is printed
 # with the file's name.
 
@@ -204,12 +207,18 @@ def run_batch(
             + ("its subdirectories too" if recursive else "its own files; -r searches below")
             + ")"
         )
+    said: set[str] = set()  # notices about the output format, printed once for the run
     with Progress(label, total=len(pairs), quiet=quiet, console=console) as progress:
 
         def done(result: FileResult) -> None:
             for info in () if quiet else result.infos:
                 progress.print(info)
             for warning in () if quiet else result.warnings:
+                if warning in FORMAT_NOTICES:
+                    if warning not in said:
+                        said.add(warning)
+                        progress.print(warning, style="yellow")
+                    continue
                 progress.print(f"{result.source}: {warning}", style="yellow")
             if not result.ok:
                 progress.print(f"error: {result.error}", style="red")

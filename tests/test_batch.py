@@ -187,6 +187,18 @@ def test_what_a_file_loses_is_reported_per_file_in_a_batch(tmp_path, tiny_vae_di
     assert quiet.exit_code == 0 and quiet.stderr == ""
 
 
+def test_what_the_output_format_does_to_every_file_is_said_once(tmp_path, tiny_vae_dir):
+    """GIF's palette applies to every colour image: one line for the run, not one a file."""
+    for seed in (1, 2, 3):
+        save_noise(tmp_path / "in" / f"p{seed}.png", seed=seed)
+    assert run("encode", tmp_path / "in", "-o", tmp_path / "sdz", "-m", tiny_vae_dir).exit_code == 0
+    result = run("decode", tmp_path / "sdz", "-o", tmp_path / "gif", "--format", "gif", "-m", tiny_vae_dir)
+    assert result.exit_code == 0, result.output
+    palette = [line for line in result.stderr.splitlines() if "256 colours" in line]
+    assert palette == ["GIF holds at most 256 colours: colour images are saved with a palette"]
+    assert sorted(path.name for path in (tmp_path / "gif").iterdir()) == ["p1.gif", "p2.gif", "p3.gif"]
+
+
 def test_information_is_printed_once_as_it_is_and_losses_with_the_file(tmp_path, album):
     """The metric being measured into its cache is news about the run, not something a.png lost."""
     import io

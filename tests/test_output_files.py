@@ -262,7 +262,7 @@ def test_gif_output_says_it_is_a_palette_and_keeps_transparency():
         data, mode = image_file_bytes(image, "GIF", notice=notices.append)
         back = Image.open(io.BytesIO(data))
         assert (mode, back.mode) == ("P", "P") and notices == [
-            "GIF holds at most 256 colours: the image is saved with a palette"
+            "GIF holds at most 256 colours: colour images are saved with a palette"
         ]
         alpha = np.asarray(back.convert("RGBA"))[..., 3]
         assert alpha[:8, :8].max() == 0 and alpha[8:, 8:].min() == 255

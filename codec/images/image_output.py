@@ -33,6 +33,11 @@ NOT_PICTURE_EXTENSIONS = {".pbm": "PBM holds 1-bit images", ".pfm": "PFM holds f
 SUGGESTION = "use an extension such as .png, .webp or .jpg"
 
 
+def palette_notice(image_format: str) -> str:
+    """What a palette format does to every colour image (a batch says it once, not once a file)."""
+    return f"{image_format} holds at most 256 colours: colour images are saved with a palette"
+
+
 def output_format(name: str) -> str:
     """Pillow's format for an output file name or extension ("x.jpg", ".jpg", "jpg"); OutputError if none."""
     if "." not in name:  # a format name: "png"
@@ -102,7 +107,7 @@ def image_file_bytes(
         image = image.convert("RGB" if image.mode == "L" else "RGBA")
     saved_mode = image.mode
     if image_format in PALETTE_FORMATS and image.mode != "L":  # gray fits a palette exactly
-        notice(f"{image_format} holds at most 256 colours: the image is saved with a palette")
+        notice(palette_notice(image_format))
         if image.mode == "LA":  # Pillow's GIF writer would drop LA's alpha; RGBA keeps it as a transparent entry
             image = image.convert("RGBA")
         saved_mode = "P"
