@@ -113,3 +113,24 @@ def test_a_jobs_own_manifest_lists_the_files_it_wrote_named_relative_to_its_fold
         (str(out / "sub/b.sdz"), str(pngs / "sub/b.png")),
         (str(tmp_path / "elsewhere/c.sdz"), str(pngs / "c.png")),
     ]
+
+
+def test_a_manifest_written_before_the_notes_column_still_reads_and_its_rows_are_kept(tmp_path):
+    """A re-run over an older job's manifest (no ``notes``) keeps its intact rows under the new schema."""
+    output = tmp_path / "a.png"
+    output.write_bytes(b"png bytes")
+    old_schema = pa.schema([field for field in manifest.SCHEMA if field.name != "notes"])
+    old_row = {name: None for name in old_schema.names} | {
+        "input": "/in/a.sdz",
+        "output": str(output),
+        "bytes": 9,
+        "sha256": manifest.sha256_of(b"png bytes"),
+    }
+    pq.write_table(pa.Table.from_pylist([old_row], schema=old_schema), tmp_path / "old.parquet")
+    previous = manifest.read_manifest(str(tmp_path / "old.parquet"))
+    kept = manifest.reusable_rows(previous, {"/in/a.sdz": str(output)})
+    assert set(kept) == {"/in/a.sdz"}
+    with manifest.ManifestWriter(str(tmp_path / "new.parquet")) as writer:
+        writer.write(list(kept.values()))
+    (row,) = manifest.read_manifest(str(tmp_path / "new.parquet"))
+    assert row["notes"] is None and row["sha256"] == old_row["sha256"] and row["output"] == str(output)
