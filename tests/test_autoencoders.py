@@ -218,6 +218,26 @@ def test_run_tiled_blends_to_the_exact_result_for_pointwise_steps():
     x = torch.rand(1, 2, 40, 56)
     out = run_tiled(lambda t: t.repeat_interleave(2, 2).repeat_interleave(2, 3) * 3, x, tile=16, overlap=8, scale=2)
     torch.testing.assert_close(out, x.repeat_interleave(2, 2).repeat_interleave(2, 3) * 3)
+    pooled = run_tiled(
+        lambda t: torch.nn.functional.avg_pool2d(t, 8), torch.rand(1, 1, 200, 136), tile=64, overlap=16, scale=1 / 8
+    )
+    assert pooled.shape == (1, 1, 25, 17)  # tiles of the input start and end on whole output positions
+
+
+def test_tiles_are_few_evenly_spread_and_just_cover_the_side():
+    from sdcodec.codec.autoencoders.tiling import tile_layout
+
+    assert tile_layout(1536, 768, 128, 8) == (600, [0, 464, 936])  # was 3 tiles of 768: 1.5x the side
+    assert tile_layout(2048, 768, 128, 8) == (768, [0, 640, 1280])
+    assert tile_layout(700, 768, 128, 8) == (700, [0])
+    for size in range(8, 5000, 8):
+        for tile, overlap, align in ((768, 128, 8), (96, 16, 1), (64, 8, 8)):
+            length, starts = tile_layout(size, tile, overlap, align)
+            assert length <= tile and starts[0] == 0 and starts[-1] + length == size
+            assert all(start % align == 0 for start in starts) and (length % align == 0 or length == size)
+            assert all(overlap <= a + length - b < length for a, b in zip(starts, starts[1:]))
+            fewest = 1 if size <= tile else -(-(size - overlap) // (tile - overlap))
+            assert len(starts) <= fewest + 1
 
 
 def test_tae_directory_with_generic_names(tmp_path):

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
 
 
-def _tile_starts(size: int, tile: int, overlap: int) -> list[int]:
-    """Start offsets of tiles of ``tile`` covering ``size`` with at least ``overlap`` shared."""
+def tile_layout(size: int, tile: int, overlap: int, align: int = 1) -> tuple[int, list[int]]:
+    """The tile length and start offsets along one side: as few tiles of at most ``tile`` as cover
+    ``size`` with at least ``overlap`` shared, shrunk to just cover it and spread evenly.
+
+    Fixed-length tiles with the last one pushed back to the edge computed up to 1.7x the image's
+    area (a 1536x2048 picture in nine 768x768 tiles); tiles of the length needed compute 1.3x.
+    Lengths and starts are multiples of ``align`` (``size`` must be one).
+    """
     if size <= tile:
-        return [0]
-    stride = tile - overlap
-    starts = list(range(0, size - tile, stride))
-    return starts + [size - tile]
+        return size, [0]
+    count = math.ceil((size - overlap) / (tile - overlap))
+    while True:
+        length = min(tile, -(-(size + (count - 1) * overlap) // (count * align)) * align)
+        starts = [round(k * (size - length) / (count - 1) / align) * align for k in range(count)]
+        if all(b - a <= length - overlap for a, b in zip(starts, starts[1:])):
+            return length, starts
+        count += 1  # rounding to ``align`` left a gap too narrow: one tile more
 
 
 def _ramp(length: int, overlap: int) -> torch.Tensor:
@@ -38,11 +49,13 @@ def run_tiled(
     so seams do not show. Memory is one tile's activations plus the output.
     """
     height, width = x.shape[-2:]
-    tile_h, tile_w = min(tile, height), min(tile, width)
+    align = max(1, round(1 / scale))  # a tile of the input maps to whole output positions
+    tile_h, tops = tile_layout(height, tile, overlap, align)
+    tile_w, lefts = tile_layout(width, tile, overlap, align)
     blend = max(1, round(overlap * scale))
     out = weight = None
-    for top in _tile_starts(height, tile, overlap):
-        for left in _tile_starts(width, tile, overlap):
+    for top in tops:
+        for left in lefts:
             result = step(x[:, :, top : top + tile_h, left : left + tile_w]).float().cpu()
             if out is None:
                 out = torch.zeros(1, result.shape[1], round(height * scale), round(width * scale))
