@@ -158,8 +158,9 @@ def encode_image(
     and 30 decoder passes (forward and backward). Every decoder reads the result: only the encoder changes.
     At every effort ``quality`` sets the size: levels 2-4 search within level 1's file size at that quality.
     ``psnr`` (dB) instead picks the lowest quality whose level-1 file decodes to at least that PSNR
-    (``psnr_target``: about eight encodes and decodes; out of reach, within 0.05 dB of quality 100's, with a notice);
-    levels 2-4 then search lower qualities' sizes with refined latents: a smaller file at the target.
+    (``psnr_target``: about eight encodes and decodes; out of reach, within 0.05 dB of quality 100's, with a notice),
+    then the smallest file found by size between it and the quality below (up to three more);
+    levels 2-4 search lower qualities' sizes with refined latents: a smaller file at the target.
     ``tune`` is what that search optimises: ``psnr`` (MSE), ``ssim`` (MS-SSIM with some MSE) or
     ``lpips`` (where its weights exist); it changes nothing at effort 1.
     The input's ICC profile and EXIF (Orientation reset to 1) are kept in the file unless

@@ -57,8 +57,9 @@ Psnr = Annotated[
         "--psnr",
         parser=positive_float,
         metavar="DB",
-        help="Target PSNR in dB (> 0): the lowest quality whose image reaches it, as cwebp -psnr "
-        "(an encode and a decode for each of about 8 qualities tried; efforts 2-4 then refine smaller files).",
+        help="Target PSNR in dB (> 0): the smallest file found whose image reaches it, as cwebp -psnr "
+        "(an encode and a decode for each of about 8 qualities and 3 sizes tried; efforts 2-4 then refine "
+        "smaller files).",
     ),
 ]
 Quality = Annotated[

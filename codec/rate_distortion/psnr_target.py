@@ -1,4 +1,4 @@
-"""``--psnr``: the lowest quality whose decoded image reaches a PSNR, as cwebp's ``-psnr``.
+"""``--psnr``: the smallest file found whose decoded image reaches a PSNR, as cwebp's ``-psnr``.
 
 Size targets (``--size``, ``--bpp``) are searched from the coder's byte counts alone; a quality
 target needs the decoder, so every probe here is an encode and a decode. The search is a bisection
