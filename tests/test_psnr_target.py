@@ -1,4 +1,4 @@
-"""--psnr: the lowest quality whose decoded image reaches a PSNR (psnr_target, encode_image, the CLI)."""
+"""--psnr: the lowest quality that reaches a PSNR, then the smallest size below it that does (psnr_target, encode_image)."""
 
 from __future__ import annotations
 
