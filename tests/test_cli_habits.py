@@ -219,6 +219,35 @@ def test_register_gives_the_pillow_plugin_its_model(tmp_path, photo, tiny_vae_di
         sdcodec.register()
 
 
+def test_pillow_saves_sdz_with_the_registered_model_and_encode_images_options(
+    tmp_path, photo, tiny_vae_dir, monkeypatch
+):
+    monkeypatch.delenv("SDCODEC_MODEL", raising=False)
+    image = Image.open(photo)
+    with pytest.raises(OSError, match="no model configured for encoding .sdz files in Pillow"):
+        image.save(tmp_path / "none.sdz")
+    assert not (tmp_path / "none.sdz").exists()
+    try:
+        sdcodec.register(model=str(tiny_vae_dir))
+        exif = Image.Exif()
+        exif[0x010F] = "TestCam"
+        image.save(tmp_path / "a.sdz", quality=30, caption="a test card", exif=exif.tobytes())
+        expected = sdcodec.encode_image(photo, model=str(tiny_vae_dir), quality=30, caption="a test card")
+        with Image.open(tmp_path / "a.sdz") as back:
+            assert (back.size, back.info["caption"], back.getexif().get(0x010F)) == ((32, 24), "a test card", "TestCam")
+        assert (
+            sdcodec.read_latent((tmp_path / "a.sdz").read_bytes())[0].tolist()
+            == sdcodec.read_latent(expected)[0].tolist()
+        )
+        with pytest.raises(ValueError, match="unknown .sdz save option.s. qualty; known: quality, bpp"):
+            image.save(tmp_path / "b.sdz", qualty=3)
+        with pytest.raises(OSError, match="cannot encode .sdz: quality must be between 1 and 100"):
+            image.save(tmp_path / "c.sdz", quality=300)
+        assert not (tmp_path / "b.sdz").exists() and not (tmp_path / "c.sdz").exists()
+    finally:
+        sdcodec.register()
+
+
 # --- decoding to lossy formats --------------------------------------------------------------------
 
 

@@ -1,9 +1,12 @@
-"""A Pillow plugin: once ``sdcodec`` is imported, ``Image.open("x.sdz")`` reads .sdz files.
+"""A Pillow plugin: once ``sdcodec`` is imported, ``Image.open("x.sdz")`` reads .sdz files and
+``image.save("x.sdz", quality=40)`` writes them.
 
 Opening reads only the header (size, mode, caption). Decoding needs an autoencoder, and a
 file from a stranger must not make Pillow download gigabytes of weights, so ``load()``
 decodes only with a model the user chose: ``sdcodec.register(model=...)`` (this module's ``configure``; or ``decoder=...``),
-else the ``SDCODEC_MODEL`` environment variable; without either it raises OSError.
+else the ``SDCODEC_MODEL`` environment variable; without either it raises OSError. Saving encodes
+with that model too (a ``decoder=`` alone cannot encode); ``save``'s keywords are
+``encode_image``'s rate and encoder options (``SAVE_OPTIONS``).
 """
 
 from __future__ import annotations
@@ -16,6 +19,12 @@ from sdcodec import bitstream
 from sdcodec.codec import model_specs
 from sdcodec.codec.images import image_metadata
 
+SAVE_OPTIONS = ("quality", "bpp", "size", "psnr", "effort", "tune", "caption", "strip_metadata")
+METADATA_OPTIONS = ("exif", "icc_profile")
+NOT_CONFIGURED_TO_SAVE = (
+    "no model configured for encoding .sdz files in Pillow: call "
+    "sdcodec.register(model=SPEC) or set SDCODEC_MODEL (e.g. taef2:DIR or a local diffusers VAE)"
+)
 NOT_CONFIGURED = (
     "no model configured for decoding .sdz files in Pillow: call "
     "sdcodec.register(model=SPEC) or set SDCODEC_MODEL (e.g. taesd:DIR, taef2:DIR or a local diffusers VAE)"
@@ -123,5 +132,29 @@ def _decode(data: bytes) -> Image.Image:
         raise OSError(f"cannot decode .sdz: {exc}") from exc
 
 
+def _save(image: Image.Image, fp, filename) -> None:
+    """``image.save("x.sdz", quality=...)``: encode with the configured model; failures are OSError/ValueError."""
+    from sdcodec.codec.errors import SdcodecError
+    from sdcodec.codec.image_codec import encode_image
+
+    unknown = sorted(set(image.encoderinfo) - set(SAVE_OPTIONS) - set(METADATA_OPTIONS))
+    if unknown:
+        raise ValueError(f"unknown .sdz save option(s) {', '.join(unknown)}; known: {', '.join(SAVE_OPTIONS)}")
+    chosen = settings()
+    if chosen.model is None:
+        raise OSError(NOT_CONFIGURED_TO_SAVE)
+    options = {key: image.encoderinfo[key] for key in SAVE_OPTIONS if key in image.encoderinfo}
+    metadata = {key: image.encoderinfo[key] for key in METADATA_OPTIONS if key in image.encoderinfo}
+    if metadata:  # as Pillow's other writers: save(..., exif=..., icc_profile=...) replaces the image's own
+        image = image.copy()
+        image.info.update(metadata)
+    try:
+        data = encode_image(image, model=chosen.model, device=chosen.device, max_pixels=chosen.max_pixels, **options)
+    except SdcodecError as exc:
+        raise OSError(f"cannot encode .sdz: {exc}") from exc
+    fp.write(data)
+
+
 Image.register_open(SdzImageFile.format, SdzImageFile, _accept)
+Image.register_save(SdzImageFile.format, _save)
 Image.register_extension(SdzImageFile.format, ".sdz")
