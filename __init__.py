@@ -8,8 +8,9 @@ The public API, from image to file and back::
 
 ``encode_latent`` / ``decode_latent`` are the latent-level pair under them (numpy only, no
 torch). Importing ``sdcodec`` is cheap: torch loads on the first call that needs a model.
-It also registers a Pillow plugin, so ``Image.open("x.sdz")`` reads .sdz headers; decoding
-through Pillow needs ``sdcodec.register(model=...)`` (never a download the user did not ask for).
+It also registers a Pillow plugin, so ``Image.open("x.sdz")`` reads .sdz headers; decoding and
+``image.save("x.sdz")`` through Pillow need ``sdcodec.register(model=...)`` (never a download the
+user did not ask for).
 
 Layout (one sub-package per stage of the data flow)::
 
