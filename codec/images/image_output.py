@@ -25,8 +25,9 @@ from sdcodec.codec.images.output_files import OutputError
 
 LOSSY_FORMATS = ("JPEG", "WEBP", "AVIF")  # the formats --output-quality applies to
 DEFAULT_QUALITY = {"JPEG": 95, "AVIF": 90}  # WebP's default is lossless
-NO_ALPHA_FORMATS = ("JPEG", "BMP", "PPM", "EPS", "PCX")
-NO_GRAY_FORMATS = ("WEBP", "AVIF")  # store gray as RGB (their writers convert; done here so the reported mode is true)
+NO_ALPHA_FORMATS = ("JPEG", "MPO", "BMP", "DIB", "PPM", "EPS", "PCX")
+NO_GRAY_FORMATS = ("WEBP", "AVIF", "QOI")  # store gray as RGB (done here so the reported mode is true)
+NO_GRAY_ALPHA_FORMATS = ("SGI",)  # gray, colour and colour + alpha, but not gray + alpha: LA is saved as RGBA
 PALETTE_FORMATS = ("GIF",)  # at most 256 colours: Pillow's writer reduces RGB / RGBA to a palette
 ICON_FORMATS = ("ICO", "ICNS")  # Pillow shrinks the picture to icon sizes (ICO) or stretches it square (ICNS)
 NOT_PICTURE_EXTENSIONS = {".pbm": "PBM holds 1-bit images", ".pfm": "PFM holds floating-point images"}
@@ -105,12 +106,13 @@ def image_file_bytes(
         image = image.convert("L" if image.mode == "LA" else "RGB")
     if image.mode in ("L", "LA") and image_format in NO_GRAY_FORMATS:
         image = image.convert("RGB" if image.mode == "L" else "RGBA")
-    saved_mode = image.mode
-    if image_format in PALETTE_FORMATS and image.mode != "L":  # gray fits a palette exactly
+    if image.mode == "LA" and image_format in NO_GRAY_ALPHA_FORMATS:
+        image = image.convert("RGBA")
+    saved_mode = "P" if image_format in PALETTE_FORMATS else image.mode
+    if image_format in PALETTE_FORMATS and image.mode != "L":  # 256 grays fit a palette exactly
         notice(palette_notice(image_format))
         if image.mode == "LA":  # Pillow's GIF writer would drop LA's alpha; RGBA keeps it as a transparent entry
             image = image.convert("RGBA")
-        saved_mode = "P"
     buffer = io.BytesIO()
     image.save(buffer, format=image_format, **options)
     return buffer.getvalue(), saved_mode
