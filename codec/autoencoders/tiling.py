@@ -18,6 +18,8 @@ def tile_layout(size: int, tile: int, overlap: int, align: int = 1) -> tuple[int
     """
     if size <= tile:
         return size, [0]
+    if size % align:
+        raise ValueError(f"a side of {size} cannot be tiled in multiples of {align}")
     count = math.ceil((size - overlap) / (tile - overlap))
     while True:
         length = min(tile, -(-(size + (count - 1) * overlap) // (count * align)) * align)
