@@ -49,7 +49,7 @@ def output_format(name: str) -> str:
     if image_format == "SDZ":
         raise OutputError("decode writes an image; use an image extension such as .png for the output")
     if image_format is not None and image_format not in Image.SAVE:
-        raise OutputError(f"{image_format} is read but not written here; use an extension such as .png, .webp or .jpg")
+        raise OutputError(f"{image_format} is read but not written here; {SUGGESTION}")
     if image_format is None:
         raise OutputError(f"cannot tell an image format to write from {name!r}; {SUGGESTION}")
     if extension in NOT_PICTURE_EXTENSIONS:
