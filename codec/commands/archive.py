@@ -12,6 +12,7 @@ from sdcodec.codec.commands.options import (
     Device,
     MaxPixels,
     Model,
+    OutputQuality,
     Psnr,
     Quality,
     Quiet,
@@ -53,10 +54,6 @@ Decoder = Annotated[Optional[str], typer.Option("--decoder", help="Decoder SPEC 
 RestoreSteps = Annotated[Optional[int], typer.Option("--restore-steps", min=0, help="As for decode.")]
 ImageFormat = Annotated[
     str, typer.Option("--format", help="Output image format, as decode's: png (default), webp, jpg, avif, tiff, ...")
-]
-OutputQuality = Annotated[
-    Optional[int],
-    typer.Option("--output-quality", min=1, max=100, help="Quality of a lossy output format (1-100), as for decode."),
 ]
 
 

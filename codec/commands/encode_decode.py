@@ -19,6 +19,7 @@ from sdcodec.codec.commands.options import (
     MaxPixels,
     Model,
     OutputDir,
+    OutputQuality,
     Psnr,
     Quality,
     Quiet,
@@ -83,16 +84,6 @@ DecodePaths = Annotated[
 ImageFormat = Annotated[
     Optional[str],
     typer.Option("--format", help="Image format for - and -o DIR outputs: png (default), webp, jpg, avif, tiff, ..."),
-]
-OutputQuality = Annotated[
-    Optional[int],
-    typer.Option(
-        "--output-quality",
-        min=1,
-        max=100,
-        help="Quality of a lossy output format (1-100). Without it WebP is written lossless, "
-        "JPEG at 95 with 4:4:4 chroma, AVIF at 90 with 4:4:4; PNG and TIFF are always lossless.",
-    ),
 ]
 DecodeModel = Annotated[
     Optional[str],

@@ -62,6 +62,16 @@ Psnr = Annotated[
         "smaller files).",
     ),
 ]
+OutputQuality = Annotated[
+    Optional[int],
+    typer.Option(
+        "--output-quality",
+        min=1,
+        max=100,
+        help="Quality of a lossy output format (1-100). Without it WebP is written lossless, "
+        "JPEG at 95 with 4:4:4 chroma, AVIF at 90 with 4:4:4; PNG and TIFF are always lossless.",
+    ),
+]
 Quality = Annotated[
     Optional[int],
     typer.Option("--quality", "-Q", min=1, max=100, help="1-100, higher is finer and larger (default 50)."),
