@@ -21,12 +21,8 @@ from sdcodec.codec.images import image_metadata
 
 SAVE_OPTIONS = ("quality", "bpp", "size", "psnr", "effort", "tune", "caption", "strip_metadata")
 METADATA_OPTIONS = ("exif", "icc_profile")
-NOT_CONFIGURED_TO_SAVE = (
-    "no model configured for encoding .sdz files in Pillow: call "
-    "sdcodec.register(model=SPEC) or set SDCODEC_MODEL (e.g. taef2:DIR or a local diffusers VAE)"
-)
 NOT_CONFIGURED = (
-    "no model configured for decoding .sdz files in Pillow: call "
+    "no model configured for {} .sdz files in Pillow: call "
     "sdcodec.register(model=SPEC) or set SDCODEC_MODEL (e.g. taesd:DIR, taef2:DIR or a local diffusers VAE)"
 )
 
@@ -114,7 +110,7 @@ def _decode(data: bytes) -> Image.Image:
 
     chosen = settings()
     if chosen.model is None and chosen.decoder is None:
-        raise OSError(NOT_CONFIGURED)
+        raise OSError(NOT_CONFIGURED.format("decoding"))
     # Restoration without a configured pipeline would fetch the default one: only with ``model``.
     restore_steps = chosen.restore_steps if chosen.model is not None else 0
     try:
@@ -142,7 +138,7 @@ def _save(image: Image.Image, fp, filename) -> None:
         raise ValueError(f"unknown .sdz save option(s) {', '.join(unknown)}; known: {', '.join(SAVE_OPTIONS)}")
     chosen = settings()
     if chosen.model is None:
-        raise OSError(NOT_CONFIGURED_TO_SAVE)
+        raise OSError(NOT_CONFIGURED.format("encoding"))
     options = {key: image.encoderinfo[key] for key in SAVE_OPTIONS if key in image.encoderinfo}
     metadata = {key: image.encoderinfo[key] for key in METADATA_OPTIONS if key in image.encoderinfo}
     if metadata:  # as Pillow's other writers: save(..., exif=..., icc_profile=...) replaces the image's own
