@@ -12,6 +12,7 @@ the lowest quality within 0.05 dB of it, and the caller says how far it fell sho
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -88,16 +89,15 @@ def smallest_size_between(
     if found.below is None:
         return found, 0
     (low, low_psnr), (high, high_psnr) = found.below, (len(found.data), found.psnr)
-    best, spent = found, 0
+    best_data, spent = found.data, 0
     while spent < probes and high - low > max(1, high * SIZE_GAP):
         share = (target + AIM_ABOVE - low_psnr) / max(high_psnr - low_psnr, 1e-9)
         size = min(max(low + round(share * (high - low)), low + 1), high - 1)
         data = sized_at(size)
         psnr = psnr_of(data)
         spent += 1
-        if psnr >= target:
-            best = PsnrResult(found.quality, data, psnr, True, found.probes + spent, found.below)
-            high, high_psnr = len(data), psnr  # the file may come out smaller than the size asked for
+        if psnr >= target:  # the nearest hit is the best file so far
+            best_data, high, high_psnr = data, len(data), psnr  # it may come out smaller than asked for
         else:
             low, low_psnr = size, psnr
-    return PsnrResult(best.quality, best.data, best.psnr, True, found.probes + spent, found.below), spent
+    return dataclasses.replace(found, data=best_data, psnr=high_psnr, probes=found.probes + spent), spent
